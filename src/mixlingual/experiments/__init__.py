@@ -1,0 +1,1 @@
+"""Experiments built from the pieces of mixlingual: sweeps, significance, convergence, robustness, probes."""
