@@ -1,0 +1,101 @@
+"""InfoNCE over in-batch and hard negatives, with cosine scores and a temperature.
+
+For queries q_1..q_B and the passage matrix P = [positives p_1..p_B ; hard negatives n_1..n_H],
+the loss of query i is the cross-entropy of softmax(cos(q_i, P) / tau) against column i:
+every other positive of the batch and every hard negative is a negative for q_i.
+
+Under DDP (torch.distributed initialized, world size > 1) the passages of every rank are
+gathered with `torch.distributed.nn.functional.all_gather`, which keeps gradients flowing back
+to the rank that produced them, so each query competes against the global batch; the labels
+are offset by this rank's position. Each rank averages over its own queries; averaging the
+gradients across ranks (as the training loop does) then gives the mean over the global batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world_size), or (0, 1) when not running under torch.distributed."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def gather_with_grad(x: torch.Tensor) -> list[torch.Tensor]:
+    """All ranks' `x` (same shape on every rank), with gradients back to each owner."""
+    from torch.distributed.nn.functional import all_gather
+
+    return list(all_gather(x.contiguous()))
+
+
+def gather_ragged_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate every rank's rows of `x`, whose row counts may differ (e.g. hard negatives).
+
+    Rows are padded to the largest count for the collective, then the padding is cut away.
+    """
+    count = torch.tensor([x.shape[0]], device=x.device)
+    counts = [torch.zeros_like(count) for _ in range(_distributed()[1])]
+    torch.distributed.all_gather(counts, count)
+    counts = [int(c) for c in counts]
+    padded = F.pad(x, (0, 0, 0, max(counts) - x.shape[0]))
+    parts = gather_with_grad(padded)
+    return torch.cat([part[:n] for part, n in zip(parts, counts)])
+
+
+class InfoNCELoss(nn.Module):
+    """Contrastive loss over in-batch + hard negatives with cosine scores.
+
+    Args:
+        temperature: tau in softmax(cos / tau); the paper default is 0.05.
+        learnable_temperature: learn log(1 / tau) (initialized from `temperature`, clamped so
+            that tau >= 0.01) instead of keeping it fixed; the parameter then belongs in the
+            optimizer.
+        gather: under DDP, score each query against the passages of all ranks.
+    """
+
+    def __init__(self, temperature: float = 0.05, learnable_temperature: bool = False, gather: bool = True):
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        log_scale = torch.tensor(math.log(1.0 / temperature))
+        if learnable_temperature:
+            self.log_scale = nn.Parameter(log_scale)
+        else:
+            self.register_buffer("log_scale", log_scale, persistent=False)
+        self.gather = gather
+
+    @property
+    def temperature(self) -> float:
+        return float(torch.exp(-self.log_scale.detach()))
+
+    def scores(self, queries: torch.Tensor, passages: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity of every query with every passage, divided by the temperature."""
+        scale = self.log_scale.clamp(max=math.log(100.0)).exp()
+        q = F.normalize(queries.float(), dim=-1)
+        p = F.normalize(passages.float(), dim=-1)
+        return q @ p.T * scale
+
+    def forward(self, queries: torch.Tensor, positives: torch.Tensor,
+                hard_negatives: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean InfoNCE loss of `queries` (B, d) against `positives` (B, d) + `hard_negatives` (H, d)."""
+        if queries.shape != positives.shape:
+            raise ValueError(f"queries {tuple(queries.shape)} and positives {tuple(positives.shape)} differ")
+        if hard_negatives is None:
+            hard_negatives = positives.new_zeros((0, positives.shape[-1]))
+        rank, world = _distributed()
+        if self.gather and world > 1:
+            all_positives = torch.cat(gather_with_grad(positives))
+            all_negatives = gather_ragged_with_grad(hard_negatives)
+            offset = rank * queries.shape[0]
+        else:
+            all_positives, all_negatives, offset = positives, hard_negatives, 0
+        passages = torch.cat([all_positives, all_negatives])
+        logits = self.scores(queries, passages)
+        labels = torch.arange(queries.shape[0], device=queries.device) + offset
+        return F.cross_entropy(logits, labels)
