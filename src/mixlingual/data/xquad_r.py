@@ -1,0 +1,91 @@
+"""Registry entry `xquad-r`: LAReQA's XQuAD-R (SQuAD JSON with `sentences`/`sentence_breaks`).
+
+One file per language (`ar.json`, `de.json`, ...), 11-way parallel. As in LAReQA:
+
+* queries - every question of every language; `group` = the QA id, shared across languages;
+* candidates - every sentence of every paragraph of every language (the given sentence
+  boundaries, U+FEFF stripped); a sentence's `groups` are the QA ids whose `answer_start`
+  falls inside its break span, so the answer sentence in every language is relevant.
+
+Option `candidate="sentence"` (default) or `"sentence+context"` (the paragraph goes into
+`Candidate.context`); `langs` restricts the languages. PATH is the folder or one `<lang>.json`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from pathlib import Path
+
+from mixlingual.data.records import Candidate, Collection, Query
+from mixlingual.data.report import LoadReport
+from mixlingual.data.squad import SquadParagraph, read_squad
+from mixlingual.errors import DataError
+
+DESCRIPTION = "XQuAD-R (LAReQA): 11-way parallel answer-sentence retrieval with given sentence boundaries"
+KINDS = ("collection",)
+CANDIDATE_MODES = ("sentence", "sentence+context")
+_INVISIBLE = "\ufeff\u200b"
+
+
+def language_files(path, langs=None) -> list[tuple[str, Path]]:
+    """(language, file) pairs: every `<lang>.json` in a folder, or the one file given."""
+    path = Path(path)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.glob("*.json"))
+    else:
+        raise DataError("no such file or folder", path=str(path))
+    found = [(f.stem, f) for f in files if langs is None or f.stem in langs]
+    if not found:
+        raise DataError("no <lang>.json files found" + (f" for languages {langs}" if langs else ""), path=str(path))
+    return found
+
+
+def paragraph_sentences(para: SquadParagraph, path: Path) -> list[tuple[int, str]]:
+    """(break start, sentence text) for each given sentence, invisible marks stripped."""
+    where = f"data[{para.article_index}].paragraphs[{para.paragraph_index}]"
+    if not isinstance(para.sentences, list) or not isinstance(para.sentence_breaks, list):
+        raise DataError("missing 'sentences'/'sentence_breaks' (not a LAReQA XQuAD-R file?)",
+                        path=str(path), field=where)
+    if len(para.sentences) != len(para.sentence_breaks):
+        raise DataError(f"{len(para.sentences)} sentences but {len(para.sentence_breaks)} breaks",
+                        path=str(path), field=f"{where}.sentence_breaks")
+    return [(int(b[0]), s.replace(_INVISIBLE[0], "").replace(_INVISIBLE[1], "").strip())
+            for s, b in zip(para.sentences, para.sentence_breaks)]
+
+
+def load_collection(path, *, candidate: str = "sentence", langs: list[str] | None = None,
+                    name: str = "xquad-r") -> Collection:
+    """The XQuAD-R collection (see the module docstring)."""
+    if candidate not in CANDIDATE_MODES:
+        raise DataError(f"candidate must be one of {', '.join(CANDIDATE_MODES)}, got {candidate!r}",
+                        field="candidate")
+    if path is None:
+        raise DataError("the xquad-r dataset needs a path (folder of <lang>.json files)")
+    report = LoadReport(source=str(path))
+    queries, candidates = [], []
+    for lang, file in language_files(path, langs):
+        for para in read_squad(file):
+            sentences = paragraph_sentences(para, file)
+            starts = [start for start, _ in sentences]
+            groups: list[list[str]] = [[] for _ in sentences]
+            for qa in para.qas:
+                queries.append(Query(f"{lang}:{qa.id}", lang, qa.question.strip(), qa.id))
+                index = bisect_right(starts, qa.answer_start) - 1 if qa.answer_start is not None else -1
+                if index < 0:
+                    report.note("questions_without_answer_sentence")
+                    continue
+                groups[index].append(qa.id)
+            for s, (_, text) in enumerate(sentences):
+                if not text:
+                    report.skip("empty_sentence", f"{file}: paragraph {para.article_index}.{para.paragraph_index}"
+                                                  f" sentence {s} is empty")
+                    continue
+                context = para.context.replace(_INVISIBLE[0], "") if candidate == "sentence+context" else None
+                candidates.append(Candidate(f"{lang}:{para.article_index}.{para.paragraph_index}.{s}", lang, text,
+                                            tuple(groups[s]), context))
+    report.loaded = len(queries) + len(candidates)
+    report.log()
+    return Collection(name, queries, candidates, {"source": str(path), "candidate": candidate,
+                                                  "load_report": report.to_dict()})
