@@ -1,0 +1,148 @@
+"""Aggregate finished sweep cells: mean +- std over seeds, and paired tests between recipes.
+
+Reads only what the cells left on disk (`eval/<label>/metrics.json` and `per_query.jsonl`).
+
+Significance protocol (documented in docs/experiments.md): for each benchmark and setting, every
+group is compared with the baseline group (the first one, or `--baseline`). A query's score is
+first averaged over the seeds of a group (queries missing from a seed are dropped and counted),
+then the two groups' per-query vectors are paired on query key and tested with the paired
+randomization (sign-flip) test; Holm-adjusted p-values are reported next to the raw ones.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mixlingual.errors import DataError
+from mixlingual.experiments.significance import holm_adjust, pair_scores, paired_randomization_test
+
+SETTINGS = ("mono", "cross", "multi")
+# Per-query field names tried, in order, for each aggregate metric name.
+PER_QUERY_FIELDS = {"map": ("ap", "average_precision", "map"), "mrr@10": ("mrr@10", "rr@10", "rr"),
+                    "r@1": ("r@1",), "r@10": ("r@10",), "ndcg@10": ("ndcg@10",)}
+
+
+def flatten_numbers(tree: dict, prefix: str = "", skip: tuple[str, ...] = ("pairs",)) -> dict[str, float]:
+    """Every numeric leaf of a nested dict as 'a.b.c' -> value (subtrees named in `skip` left out)."""
+    out: dict[str, float] = {}
+    for key, value in tree.items():
+        if key in skip:
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_numbers(value, name + ".", skip))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = float(value)
+    return out
+
+
+def mean_std(values: list[float]) -> dict:
+    """Mean and sample standard deviation (ddof=1; 0 for one value), ignoring NaN."""
+    finite = [v for v in values if v is not None and not math.isnan(v)]
+    if not finite:
+        return {"mean": float("nan"), "std": float("nan"), "n": 0, "values": values}
+    arr = np.asarray(finite)
+    std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    return {"mean": float(arr.mean()), "std": std, "n": int(arr.size), "values": values}
+
+
+def load_per_query(path: Path, metric: str = "map") -> dict[str, dict[tuple, float]]:
+    """per_query.jsonl -> {setting: {query key: score}}.
+
+    A row names its setting in `setting`; its score is the first of PER_QUERY_FIELDS[metric]
+    present; its key is every other string field (query id, query and candidate language, ...).
+    """
+    fields = PER_QUERY_FIELDS.get(metric, (metric,))
+    out: dict[str, dict[tuple, float]] = defaultdict(dict)
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"not JSON ({err.msg})", path=str(path), line=line_no) from err
+            score_field = next((f for f in fields if f in row), None)
+            if score_field is None or "setting" not in row:
+                raise DataError(f"expected 'setting' and one of {list(fields)}", path=str(path), line=line_no)
+            key = tuple(sorted((k, v) for k, v in row.items()
+                               if k != "setting" and isinstance(v, str)))
+            out[row["setting"]][key] = float(row[score_field])
+    return dict(out)
+
+
+@dataclass
+class Group:
+    """All seeds of one recipe / grid point."""
+
+    name: str
+    recipe: str
+    overrides: dict
+    cell_dirs: list[Path] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+
+
+def summarize_groups(groups: list[Group], labels: list[str]) -> dict:
+    """{group: {label: {metric: mean_std}}} over the seeds whose evaluation exists."""
+    out: dict = {}
+    for group in groups:
+        per_label: dict = {}
+        for label in labels:
+            values: dict[str, list[float]] = defaultdict(list)
+            for cell_dir in group.cell_dirs:
+                path = cell_dir / "eval" / label / "metrics.json"
+                if not path.exists():
+                    continue
+                for name, value in flatten_numbers(json.loads(path.read_text(encoding="utf-8"))).items():
+                    values[name].append(value)
+            per_label[label] = {name: mean_std(v) for name, v in sorted(values.items())}
+        out[group.name] = per_label
+    return out
+
+
+def seed_averaged_scores(group: Group, label: str, metric: str) -> tuple[dict[str, dict], int]:
+    """{setting: {query key: score averaged over seeds}}, and how many keys were dropped
+    because some seed lacked them."""
+    per_seed = [load_per_query(d / "eval" / label / "per_query.jsonl", metric)
+                for d in group.cell_dirs if (d / "eval" / label / "per_query.jsonl").exists()]
+    if not per_seed:
+        return {}, 0
+    averaged, dropped = {}, 0
+    for setting in set().union(*per_seed):
+        key_sets = [set(s.get(setting, {})) for s in per_seed]
+        common = set.intersection(*key_sets)
+        dropped += len(set.union(*key_sets) - common)
+        averaged[setting] = {k: float(np.mean([s[setting][k] for s in per_seed])) for k in common}
+    return averaged, dropped
+
+
+def compare_groups(groups: list[Group], labels: list[str], *, baseline: str, metric: str = "map",
+                   n_resamples: int = 10_000, seed: int = 0) -> list[dict]:
+    """Paired randomization test of every group against the baseline, per label and setting."""
+    by_name = {g.name: g for g in groups}
+    rows: list[dict] = []
+    for label in labels:
+        base_scores, _ = seed_averaged_scores(by_name[baseline], label, metric)
+        for group in groups:
+            if group.name == baseline:
+                continue
+            scores, dropped = seed_averaged_scores(group, label, metric)
+            for setting in SETTINGS:
+                if setting not in scores or setting not in base_scores:
+                    continue
+                keys, a, b = pair_scores(base_scores[setting], scores[setting])
+                result = paired_randomization_test(a, b, n_resamples=n_resamples, seed=seed)
+                rows.append({"label": label, "setting": setting, "metric": metric, "baseline": baseline,
+                             "group": group.name, "n_queries": len(keys), "dropped_queries": dropped,
+                             **{k: v for k, v in result.to_dict().items() if k not in ("ci_low", "ci_high")}})
+    for (label, setting) in {(r["label"], r["setting"]) for r in rows}:
+        subset = [r for r in rows if r["label"] == label and r["setting"] == setting]
+        for row, adj in zip(subset, holm_adjust([r["p_value"] for r in subset])):
+            row["p_holm"] = adj
+    return rows

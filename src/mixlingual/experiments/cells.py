@@ -1,0 +1,163 @@
+"""Run one sweep cell - `mixlingual train` then `mixlingual evaluate` per benchmark - resumably.
+
+Each step runs as its own subprocess (`sys.executable -m mixlingual ...`), so a crash in one cell
+cannot poison the next, and every step leaves its outputs on disk. A cell folder looks like::
+
+    cells/<slug>/cell.json          what the cell is (recipe, overrides, seed, commands)
+    cells/<slug>/train.log          stdout + stderr of the training run
+    cells/<slug>/model/             output.dir of the training run
+    cells/<slug>/train.done         marker: training finished
+    cells/<slug>/eval/<label>/      metrics.json + per_query.jsonl of one benchmark
+    cells/<slug>/eval/<label>.done  marker: that evaluation finished
+    cells/<slug>/DONE               marker: the whole cell finished (written last)
+
+Markers are written atomically (temp file + `os.replace`), so after an interruption a cell is
+either complete (skipped next time), or resumes at the first step without a marker (training
+restarts with `--resume` when it had started).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from mixlingual.errors import ConfigError
+from mixlingual.experiments.grid import Cell, format_override
+
+# argv, log file -> exit status. Tests pass a fake that writes the expected outputs.
+CommandRunner = Callable[[list[str], Path], int]
+
+DONE = "DONE"
+
+
+def subprocess_runner(argv: list[str], log_path: Path) -> int:
+    """Run argv with stdout and stderr appended to log_path; return its exit status."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"\n$ {' '.join(argv)}\n")
+        log.flush()
+        return subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """One benchmark to evaluate every cell on: `[label=]benchmark:path`."""
+
+    label: str
+    benchmark: str
+    path: str
+
+    @classmethod
+    def parse(cls, spec: str) -> "EvalSpec":
+        label, eq, rest = spec.partition("=")
+        if not eq or ":" in label:
+            label, rest = "", spec
+        benchmark, colon, path = rest.partition(":")
+        if not colon or not benchmark or not path:
+            raise ConfigError(f"--eval '{spec}' must look like 'benchmark:path' or 'label=benchmark:path'")
+        return cls(label or benchmark, benchmark, path)
+
+
+@dataclass
+class CellPlan:
+    """Everything shared by the cells of one sweep."""
+
+    base_config: Path
+    out_dir: Path
+    evals: list[EvalSpec]
+    common_sets: dict = field(default_factory=dict)   # --set applied to every cell
+    seed_key: str = "seed"
+    output_key: str = "output.dir"
+    eval_args: list[str] = field(default_factory=list)   # extra args for every evaluate call
+    python: str = sys.executable
+
+    def cell_dir(self, cell: Cell) -> Path:
+        return self.out_dir / "cells" / cell.slug
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to path via a temp file in the same folder and os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def train_command(plan: CellPlan, cell: Cell, *, resume: bool) -> list[str]:
+    sets = {**plan.common_sets, **cell.override_dict(), plan.seed_key: cell.seed,
+            plan.output_key: str(plan.cell_dir(cell) / "model")}
+    argv = [plan.python, "-m", "mixlingual", "train", str(plan.base_config)]
+    for key, value in sets.items():
+        argv += ["--set", f"{key}={format_override(value)}"]
+    return argv + (["--resume"] if resume else [])
+
+
+def find_model_dir(output_dir: Path) -> Path:
+    """The final model inside a training output folder (ST layout: has modules.json / config.json).
+
+    Looks at the folder itself, then `final/`, `model/`, `final_model/`; otherwise returns the
+    folder itself, so that `mixlingual evaluate` reports a clear error naming it.
+    """
+    for candidate in (output_dir, output_dir / "final", output_dir / "model", output_dir / "final_model"):
+        if (candidate / "modules.json").exists() or (candidate / "config.json").exists():
+            return candidate
+    return output_dir
+
+
+def eval_command(plan: CellPlan, cell: Cell, spec: EvalSpec) -> list[str]:
+    cell_dir = plan.cell_dir(cell)
+    return [plan.python, "-m", "mixlingual", "evaluate", "--model", str(find_model_dir(cell_dir / "model")),
+            "--benchmark", spec.benchmark, "--data", spec.path,
+            "--out", str(cell_dir / "eval" / spec.label), *plan.eval_args]
+
+
+@dataclass
+class CellOutcome:
+    cell: Cell
+    status: str          # "done" | "skipped" (already complete) | "failed"
+    seconds: float = 0.0
+    message: str = ""
+
+
+def is_complete(plan: CellPlan, cell: Cell) -> bool:
+    return (plan.cell_dir(cell) / DONE).exists()
+
+
+def run_cell(plan: CellPlan, cell: Cell, runner: CommandRunner = subprocess_runner) -> CellOutcome:
+    """Run the missing steps of one cell; never redo a step whose marker exists."""
+    cell_dir = plan.cell_dir(cell)
+    if is_complete(plan, cell):
+        return CellOutcome(cell, "skipped")
+    start = time.time()
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(cell_dir / "cell.json", json.dumps(
+        {"recipe": cell.recipe, "group": cell.group, "seed": cell.seed,
+         "overrides": cell.override_dict(), "common_sets": plan.common_sets,
+         "base_config": str(plan.base_config)}, indent=2, default=str))
+    if not (cell_dir / "train.done").exists():
+        started = cell_dir / "train.started"
+        argv = train_command(plan, cell, resume=started.exists())
+        write_atomic(started, " ".join(argv) + "\n")
+        rc = runner(argv, cell_dir / "train.log")
+        if rc != 0:
+            return CellOutcome(cell, "failed", time.time() - start,
+                               f"training exited with {rc}; see {cell_dir / 'train.log'}")
+        write_atomic(cell_dir / "train.done", f"{time.time():.0f}\n")
+    for spec in plan.evals:
+        marker = cell_dir / "eval" / f"{spec.label}.done"
+        if marker.exists():
+            continue
+        rc = runner(eval_command(plan, cell, spec), cell_dir / f"eval-{spec.label}.log")
+        metrics = cell_dir / "eval" / spec.label / "metrics.json"
+        if rc != 0 or not metrics.exists():
+            return CellOutcome(cell, "failed", time.time() - start,
+                               f"evaluate {spec.label} exited with {rc}; see {cell_dir / f'eval-{spec.label}.log'}")
+        write_atomic(marker, f"{time.time():.0f}\n")
+    write_atomic(cell_dir / DONE, json.dumps({"finished": time.time(), "seconds": time.time() - start}) + "\n")
+    return CellOutcome(cell, "done", time.time() - start)

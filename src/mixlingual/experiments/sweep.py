@@ -1,0 +1,186 @@
+"""`mixlingual sweep`: a grid of training runs, each evaluated, aggregated over seeds and compared.
+
+    mixlingual sweep CONFIG.yaml --grid 'sampling.alpha=0,0.5,1' --seeds 3 --out DIR \
+        --eval 'xquad-r:../shared/data/xquad-r-dev' [--dry-run]
+
+CONFIG.yaml is either a training config (the base of every cell) or a sweep file with a top-level
+`sweep:` mapping (base_config, seeds, set, grid, recipes, eval, baseline, x_key; see
+configs/sweeps/ and docs/experiments.md); command-line options add to / override the file. Every
+cell runs `mixlingual train` and `mixlingual evaluate` as subprocesses (see `cells.py`); a finished
+cell is never redone, so rerunning the same command after an interruption resumes the sweep.
+Outputs: DIR/cells/<slug>/..., DIR/summary.json, DIR/report.md and DIR/plots/*.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+
+from mixlingual.errors import ConfigError
+from mixlingual.experiments.aggregate import Group, compare_groups, summarize_groups
+from mixlingual.experiments.cells import (
+    CellPlan, CommandRunner, EvalSpec, eval_command, is_complete, run_cell, subprocess_runner,
+    train_command, write_atomic)
+from mixlingual.experiments.grid import Cell, expand_cells, parse_grid_spec, parse_value
+from mixlingual.experiments.sweep_plots import plot_against_ratio, plot_pareto
+from mixlingual.experiments.sweep_report import render_report
+
+SWEEP_KEYS = {"base_config", "seeds", "set", "grid", "recipes", "eval", "baseline", "x_key", "metric"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", type=Path, help="training config YAML, or a sweep file (top-level 'sweep:')")
+    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                        help="values of one config key; repeat for a product. Lists: 'k=[a,b,c],[d,e,f]' "
+                             "or 'k=[a,b,c];[d,e,f]'")
+    parser.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 (default 1, or the file's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override applied to every cell (e.g. train.max_steps=200)")
+    parser.add_argument("--eval", action="append", default=[], metavar="[LABEL=]BENCH:PATH",
+                        help="benchmark to evaluate every cell on (repeatable)")
+    parser.add_argument("--eval-arg", action="append", default=[], metavar="ARG",
+                        help="extra argument passed to every `mixlingual evaluate` call (repeatable)")
+    parser.add_argument("--out", type=Path, required=True, help="sweep folder (cells, summary, report)")
+    parser.add_argument("--baseline", help="group the others are tested against (default: the first)")
+    parser.add_argument("--x-key", help="numeric grid key for the metric-vs-ratio plot (default: first numeric)")
+    parser.add_argument("--metric", default="map", help="per-query metric for significance tests (default map)")
+    parser.add_argument("--n-resamples", type=int, default=10_000, help="randomization-test resamples")
+    parser.add_argument("--seed-key", default="seed", help="config key that takes the seed (default 'seed')")
+    parser.add_argument("--dry-run", action="store_true", help="print the cells and commands, run nothing")
+    parser.add_argument("--aggregate-only", action="store_true", help="only (re)build summary and report")
+    parser.add_argument("--convergence", action="store_true",
+                        help="also write the convergence report of every finished cell (DIR/convergence/)")
+    parser.add_argument("--low-resource", default="", help="languages to report first in --convergence")
+
+
+def load_sweep_file(path: Path) -> dict:
+    """The `sweep:` mapping of a sweep file, or {'base_config': path} for a plain training config."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict) or "sweep" not in data:
+        return {"base_config": str(path)}
+    sweep = data["sweep"]
+    if not isinstance(sweep, dict):
+        raise ConfigError(f"{path}: 'sweep' must be a mapping")
+    unknown = set(sweep) - SWEEP_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown sweep key(s) {sorted(unknown)}; known: {sorted(SWEEP_KEYS)}")
+    if "base_config" not in sweep:
+        raise ConfigError(f"{path}: sweep.base_config is required")
+    return sweep
+
+
+def build_plan(args: argparse.Namespace) -> tuple[CellPlan, list[Cell], dict]:
+    """Merge the sweep file with the command line into a plan and its cells."""
+    sweep = load_sweep_file(args.config)
+    grid = [(k, v if isinstance(v, list) else [v]) for k, v in (sweep.get("grid") or {}).items()]
+    grid += [parse_grid_spec(spec) for spec in args.grid]
+    seeds_opt = args.seeds if args.seeds is not None else sweep.get("seeds", 1)
+    seeds = list(seeds_opt) if isinstance(seeds_opt, list) else list(range(int(seeds_opt)))
+    common = dict(sweep.get("set") or {})
+    for spec in args.set:
+        key, eq, value = spec.partition("=")
+        if not eq:
+            raise ConfigError(f"--set '{spec}' must look like key=value")
+        common[key.strip()] = parse_value(value, key=key.strip())
+    evals = [EvalSpec.parse(s) for s in list(sweep.get("eval") or []) + args.eval]
+    if len({e.label for e in evals}) != len(evals):
+        raise ConfigError("two --eval entries share a label; name them 'label=bench:path'")
+    plan = CellPlan(base_config=Path(sweep["base_config"]), out_dir=args.out, evals=evals,
+                    common_sets=common, seed_key=args.seed_key, eval_args=list(args.eval_arg))
+    if not plan.base_config.exists():
+        raise ConfigError(f"base_config: {plan.base_config} does not exist")
+    cells = expand_cells(grid, recipes=sweep.get("recipes"), seeds=seeds)
+    options = {"baseline": args.baseline or sweep.get("baseline"), "x_key": args.x_key or sweep.get("x_key"),
+               "metric": args.metric if args.metric != "map" else sweep.get("metric", "map"),
+               "grid_keys": [k for k, _ in grid]}
+    return plan, cells, options
+
+
+def group_cells(plan: CellPlan, cells: list[Cell]) -> list[Group]:
+    """Cells grouped over seeds, in first-seen order; only complete cells count."""
+    groups: dict[str, Group] = {}
+    for cell in cells:
+        group = groups.setdefault(cell.group, Group(cell.group, cell.recipe, cell.override_dict()))
+        if is_complete(plan, cell):
+            group.cell_dirs.append(plan.cell_dir(cell))
+            group.seeds.append(cell.seed)
+    return list(groups.values())
+
+
+def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str]) -> dict:
+    """Write DIR/summary.json, DIR/report.md and DIR/plots/; return the summary."""
+    groups = [g for g in group_cells(plan, cells) if g.cell_dirs]
+    labels = [e.label for e in plan.evals]
+    summary = summarize_groups(groups, labels)
+    names = [g.name for g in groups]
+    baseline = options["baseline"] or (names[0] if names else "")
+    if baseline and baseline not in names:
+        raise ConfigError(f"--baseline '{baseline}' is not a finished group; groups: {names}")
+    comparisons = compare_groups(groups, labels, baseline=baseline, metric=options["metric"],
+                                 n_resamples=options["n_resamples"]) if len(groups) > 1 else []
+    x_key = options["x_key"] or next((k for k in options["grid_keys"]
+                                      if any(isinstance(g.overrides.get(k), (int, float)) for g in groups)), None)
+    plots, fronts = {}, {}
+    for label in labels:
+        plots[label] = []
+        if x_key and plot_against_ratio(summary, groups, label, x_key, plan.out_dir / "plots" / f"{label}-vs-ratio.png"):
+            plots[label].append(f"plots/{label}-vs-ratio.png")
+        fronts[label] = plot_pareto(summary, groups, label, plan.out_dir / "plots" / f"{label}-pareto.png")
+        if fronts[label]:
+            plots[label].append(f"plots/{label}-pareto.png")
+    result = {"groups": [{"name": g.name, "recipe": g.recipe, "overrides": g.overrides, "seeds": g.seeds,
+                          "cells": [str(d) for d in g.cell_dirs]} for g in groups],
+              "metrics": summary, "comparisons": comparisons, "pareto": fronts, "failed": failed,
+              "baseline": baseline, "significance": {"test": "paired-randomization", "metric": options["metric"],
+                                                     "n_resamples": options["n_resamples"], "seed_handling":
+                                                     "per-query scores averaged over seeds first"}}
+    write_atomic(plan.out_dir / "summary.json", json.dumps(result, indent=2, default=str))
+    write_atomic(plan.out_dir / "report.md", render_report(
+        summary, groups, labels, comparisons, baseline=baseline, metric=options["metric"],
+        n_resamples=options["n_resamples"], plots=plots, fronts=fronts, failed=failed))
+    return result
+
+
+def run_sweep(args: argparse.Namespace, runner: CommandRunner = subprocess_runner) -> int:
+    """Run (or dry-run) every cell not yet complete, then aggregate. Returns 1 if a cell failed."""
+    plan, cells, options = build_plan(args)
+    options["n_resamples"] = args.n_resamples
+    if args.dry_run:
+        for cell in cells:
+            state = "done" if is_complete(plan, cell) else "todo"
+            print(f"[{state}] {cell.slug}")
+            print("   ", " ".join(train_command(plan, cell, resume=False)))
+            for spec in plan.evals:
+                print("   ", " ".join(eval_command(plan, cell, spec)))
+        print(f"{len(cells)} cells, {sum(is_complete(plan, c) for c in cells)} already complete")
+        return 0
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(plan.out_dir / "sweep.json", json.dumps(
+        {"base_config": str(plan.base_config), "common_sets": plan.common_sets,
+         "evals": [e.__dict__ for e in plan.evals], "cells": [c.slug for c in cells]}, indent=2, default=str))
+    failed: list[str] = []
+    if not args.aggregate_only:
+        for i, cell in enumerate(cells, 1):
+            outcome = run_cell(plan, cell, runner)
+            print(f"[{i}/{len(cells)}] {cell.slug}: {outcome.status} {outcome.seconds:.0f}s {outcome.message}",
+                  flush=True)
+            if outcome.status == "failed":
+                failed.append(f"{cell.slug}: {outcome.message}")
+    aggregate(plan, cells, options, failed)
+    if args.convergence:
+        from mixlingual.experiments.convergence import write_convergence_report
+
+        finished = [plan.cell_dir(c) for c in cells if is_complete(plan, c)]
+        write_convergence_report(finished, plan.out_dir / "convergence",
+                                 low_resource=[x for x in args.low_resource.split(",") if x])
+    print(f"summary: {plan.out_dir / 'summary.json'}  report: {plan.out_dir / 'report.md'}")
+    return 1 if failed else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_sweep(args)

@@ -1,0 +1,59 @@
+"""report.md of a sweep: mean +- std tables per benchmark, p-values against the baseline, plots."""
+
+from __future__ import annotations
+
+import math
+
+from mixlingual.experiments.aggregate import SETTINGS, Group
+
+TABLE_METRICS = (("settings.mono.map", "mono mAP"), ("settings.cross.map", "cross mAP"),
+                 ("settings.multi.map", "multi mAP"), ("settings.multi.r@1", "multi R@1"),
+                 ("rank_distance.mean", "rank dist."))
+
+
+def _fmt(entry: dict | None, digits: int = 3) -> str:
+    if not entry or entry["n"] == 0 or math.isnan(entry["mean"]):
+        return "-"
+    return f"{entry['mean']:.{digits}f} ± {entry['std']:.{digits}f}"
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None:
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def render_report(summary: dict, groups: list[Group], labels: list[str], comparisons: list[dict], *,
+                  baseline: str, metric: str, n_resamples: int, plots: dict[str, list[str]],
+                  fronts: dict[str, list[str]], failed: list[str], title: str = "Sweep report") -> str:
+    """The markdown report; `plots` maps label -> image paths relative to the report."""
+    lines = [f"# {title}", ""]
+    lines.append(f"{len(groups)} groups x seeds; values are mean ± sample std over seeds (n given per "
+                 f"group). p = two-sided paired randomization test (sign flip, {n_resamples} resamples) "
+                 f"of per-query {metric} against the baseline **{baseline}**, per-query scores "
+                 "averaged over seeds first; p_holm = Holm-adjusted over the groups of one setting.")
+    lines.append("")
+    if failed:
+        lines += ["**Failed cells** (rerun the same command to retry them):", ""]
+        lines += [f"- {f}" for f in failed] + [""]
+    p_index = {(c["label"], c["setting"], c["group"]): c for c in comparisons}
+    for label in labels:
+        lines += [f"## {label}", ""]
+        header = ["group", "n"] + [name for _, name in TABLE_METRICS] + [f"p {s}" for s in SETTINGS]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "---|" * len(header))
+        for group in groups:
+            stats = summary.get(group.name, {}).get(label, {})
+            n = max((e["n"] for e in stats.values()), default=0)
+            cells = [group.name + (" (baseline)" if group.name == baseline else ""), str(n)]
+            cells += [_fmt(stats.get(key)) for key, _ in TABLE_METRICS]
+            for setting in SETTINGS:
+                row = p_index.get((label, setting, group.name))
+                cells.append(f"{_fmt_p(row['p_value'])} ({_fmt_p(row['p_holm'])})" if row else "")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        if fronts.get(label):
+            lines += [f"Pareto front (mono vs multi mAP): {', '.join(fronts[label])}", ""]
+        for image in plots.get(label, []):
+            lines += [f"![{label}]({image})", ""]
+    return "\n".join(lines) + "\n"

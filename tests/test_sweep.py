@@ -1,0 +1,135 @@
+"""Sweep runner: grid expansion, resume after interruption, aggregation, report - with a fake runner."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from mixlingual.errors import ConfigError
+from mixlingual.experiments import sweep
+from mixlingual.experiments.grid import expand_cells, parse_grid_spec, split_top_level
+
+
+def test_grid_spec_parsing():
+    assert parse_grid_spec("sampling.alpha=0,0.25,1") == ("sampling.alpha", [0, 0.25, 1])
+    ratios = [[0.5, 0.25, 0.25], [0.4, 0.4, 0.2]]
+    assert parse_grid_spec("sampling.ratios=[0.5,0.25,0.25],[0.4,0.4,0.2]") == ("sampling.ratios", ratios)
+    assert parse_grid_spec("sampling.ratios=[0.5,0.25,0.25];[0.4,0.4,0.2]") == ("sampling.ratios", ratios)
+    assert parse_grid_spec("s.strategy=x-x;x-y,hybrid")[1] == ["x-x", "x-y,hybrid"]
+    assert parse_grid_spec("s.sched={a: 1, b: 2};{a: 3}")[1] == [{"a": 1, "b": 2}, {"a": 3}]
+    assert split_top_level("'a,b',c", ",") == ["'a,b'", "c"]
+
+
+@pytest.mark.parametrize("spec, message", [("alpha", "must look like"), ("a=[1,2", "unbalanced"),
+                                           ("a=1,,2", "empty value"), ("a=1,1", "repeated")])
+def test_bad_grid_specs_name_the_problem(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_grid_spec(spec)
+
+
+def test_expansion_is_a_product_with_recipes_and_seeds():
+    grid = [parse_grid_spec("a.x=1,2"), parse_grid_spec("b.y=[0.5,0.5],[0.2,0.8]")]
+    cells = expand_cells(grid, recipes={"r1": {"c.z": "u"}, "r2": {}}, seeds=[0, 1, 2])
+    assert len(cells) == 2 * 2 * 2 * 3
+    first = cells[0]
+    assert first.override_dict() == {"c.z": "u", "a.x": 1, "b.y": [0.5, 0.5]} and first.seed == 0
+    assert first.slug == "r1__a.x=1__b.y=0.5-0.5__seed=0"
+    assert len({c.slug for c in cells}) == len(cells)
+    assert len({c.group for c in cells}) == 8
+    with pytest.raises(ConfigError, match="sets grid key"):
+        expand_cells(grid, recipes={"bad": {"a.x": 3}}, seeds=[0])
+
+
+class FakeRunner:
+    """Plays `mixlingual train` / `evaluate`: writes a model folder and metrics that depend on alpha."""
+
+    def __init__(self, fail_on: str | None = None):
+        self.calls: list[list[str]] = []
+        self.fail_on = fail_on
+
+    def __call__(self, argv, log_path):
+        self.calls.append(argv)
+        command = argv[3]
+        if command == "train":
+            sets = dict(a.split("=", 1) for a in argv[argv.index("train") + 2:] if "=" in a)
+            if self.fail_on and self.fail_on in " ".join(argv):
+                return 1
+            model = Path(sets["output.dir"])
+            model.mkdir(parents=True, exist_ok=True)
+            (model / "modules.json").write_text("[]")
+            (model / "fake.json").write_text(json.dumps({"alpha": float(sets["sampling.alpha"]),
+                                                         "seed": int(sets["seed"])}))
+            return 0
+        model = Path(argv[argv.index("--model") + 1])
+        info = json.loads((model / "fake.json").read_text())
+        alpha, seed = info["alpha"], info["seed"]
+        out = Path(argv[argv.index("--out") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        mono, multi = 0.5 + 0.2 * alpha + 0.01 * seed, 0.6 - 0.2 * alpha + 0.01 * seed
+        metrics = {"settings": {"mono": {"map": mono}, "cross": {"map": 0.4}, "multi": {"map": multi}},
+                   "rank_distance": {"mean": 10 * alpha}, "pairs": {"map": {"en": {"de": 0.3}}}}
+        (out / "metrics.json").write_text(json.dumps(metrics))
+        rows = [{"setting": s, "query_id": f"q{i}", "lang": "en", "ap": v + (0.01 * (i % 5) - 0.02)}
+                for s, v in (("mono", mono), ("multi", multi)) for i in range(60)]
+        (out / "per_query.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        return 0
+
+
+def _args(tmp_path, **extra):
+    config = tmp_path / "base.yaml"
+    config.write_text("seed: 0\n")
+    parser = argparse.ArgumentParser()
+    sweep.add_arguments(parser)
+    argv = [str(config), "--grid", "sampling.alpha=0,0.5,1", "--seeds", "2", "--out", str(tmp_path / "sw"),
+            "--eval", "dev=xquad-r:/data/x", "--set", "train.max_steps=5", "--n-resamples", "2000"]
+    for key, value in extra.items():
+        argv += [f"--{key.replace('_', '-')}", value]
+    return parser.parse_args(argv)
+
+
+def test_sweep_runs_resumes_and_aggregates(tmp_path):
+    runner = FakeRunner(fail_on="sampling.alpha=1 --set seed=1")  # the cell alpha=1, seed 1 crashes
+    assert sweep.run_sweep(_args(tmp_path), runner) == 1  # one cell failed
+    trains = [c for c in runner.calls if c[3] == "train"]
+    assert len(trains) == 6 and "train.max_steps=5" in trains[0]
+    assert not any("--resume" in c for c in trains)
+    # rerun after the "interruption": only the failed cell is redone, with --resume
+    runner2 = FakeRunner()
+    assert sweep.run_sweep(_args(tmp_path), runner2) == 0
+    assert [c[3] for c in runner2.calls] == ["train", "evaluate"]
+    assert "--resume" in runner2.calls[0] and "seed=1" in runner2.calls[0]
+    # a third run does nothing at all
+    runner3 = FakeRunner()
+    sweep.run_sweep(_args(tmp_path), runner3)
+    assert runner3.calls == []
+
+    summary = json.loads((tmp_path / "sw" / "summary.json").read_text())
+    stats = summary["metrics"]["sampling.alpha=0.5"]["dev"]["settings.mono.map"]
+    assert stats["mean"] == pytest.approx(0.605) and stats["std"] == pytest.approx(0.00707, abs=1e-4)
+    assert stats["n"] == 2
+    assert "pairs.map.en.de" not in summary["metrics"]["sampling.alpha=0.5"]["dev"]
+    comps = {(c["group"], c["setting"]): c for c in summary["comparisons"]}
+    assert comps[("sampling.alpha=1", "mono")]["p_value"] < 0.01
+    assert comps[("sampling.alpha=1", "mono")]["mean_diff"] == pytest.approx(0.2)
+    report = (tmp_path / "sw" / "report.md").read_text()
+    assert "0.605 ± 0.007" in report and "(baseline)" in report
+    assert (tmp_path / "sw" / "plots" / "dev-vs-ratio.png").stat().st_size > 1000
+    assert summary["pareto"]["dev"] == ["sampling.alpha=0", "sampling.alpha=0.5", "sampling.alpha=1"]
+
+
+def test_sweep_file_and_dry_run(tmp_path, capsys):
+    base = tmp_path / "base.yaml"
+    base.write_text("seed: 0\n")
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(f"sweep:\n  base_config: {base}\n  seeds: [3]\n  recipes:\n    xx: {{sampling.alpha: 1.0}}\n"
+                    f"    hybrid: {{sampling.alpha: 0.5}}\n  eval: ['mlqa-r:/d']\n")
+    parser = argparse.ArgumentParser()
+    sweep.add_arguments(parser)
+    args = parser.parse_args([str(spec), "--out", str(tmp_path / "o"), "--dry-run"])
+    assert sweep.run_sweep(args, FakeRunner()) == 0
+    out = capsys.readouterr().out
+    assert "[todo] xx__seed=3" in out and "sampling.alpha=0.5" in out and "2 cells, 0 already complete" in out
+    spec.write_text("sweep:\n  bogus: 1\n  base_config: x\n")
+    with pytest.raises(ConfigError, match="unknown sweep key"):
+        sweep.build_plan(args)
