@@ -59,7 +59,7 @@ class FakeRunner:
             model.mkdir(parents=True, exist_ok=True)
             (model / "modules.json").write_text("[]")
             (model / "fake.json").write_text(json.dumps({"alpha": float(sets["sampling.alpha"]),
-                                                         "seed": int(sets["seed"])}))
+                                                         "seed": int(sets["train.seed"])}))
             return 0
         model = Path(argv[argv.index("--model") + 1])
         info = json.loads((model / "fake.json").read_text())
@@ -89,7 +89,7 @@ def _args(tmp_path, **extra):
 
 
 def test_sweep_runs_resumes_and_aggregates(tmp_path):
-    runner = FakeRunner(fail_on="sampling.alpha=1 --set seed=1")  # the cell alpha=1, seed 1 crashes
+    runner = FakeRunner(fail_on="sampling.alpha=1 --set train.seed=1")  # the cell alpha=1, seed 1 crashes
     assert sweep.run_sweep(_args(tmp_path), runner) == 1  # one cell failed
     trains = [c for c in runner.calls if c[3] == "train"]
     assert len(trains) == 6 and "train.max_steps=5" in trains[0]
@@ -98,7 +98,7 @@ def test_sweep_runs_resumes_and_aggregates(tmp_path):
     runner2 = FakeRunner()
     assert sweep.run_sweep(_args(tmp_path), runner2) == 0
     assert [c[3] for c in runner2.calls] == ["train", "evaluate"]
-    assert "--resume" in runner2.calls[0] and "seed=1" in runner2.calls[0]
+    assert "--resume" in runner2.calls[0] and "train.seed=1" in runner2.calls[0]
     # a third run does nothing at all
     runner3 = FakeRunner()
     sweep.run_sweep(_args(tmp_path), runner3)
@@ -133,3 +133,24 @@ def test_sweep_file_and_dry_run(tmp_path, capsys):
     spec.write_text("sweep:\n  bogus: 1\n  base_config: x\n")
     with pytest.raises(ConfigError, match="unknown sweep key"):
         sweep.build_plan(args)
+
+
+def test_x_value_reads_list_items_and_mapping_entries():
+    from mixlingual.experiments.sweep_plots import pareto_front, x_value
+
+    over = {"sampling.alpha": 0.25, "r": [0.5, 0.3], "sampling.ratios": {"X-X": 0.4, "X-Y": 0.6}}
+    assert x_value(over, "sampling.alpha") == 0.25 and x_value(over, "r[1]") == 0.3
+    assert x_value(over, "sampling.ratios[X-X]") == 0.4 and x_value(over, "r[7]") is None
+    assert x_value({"k": "x-x"}, "k") is None
+    assert pareto_front({"a": (1, 1), "b": (2, 0), "c": (0.5, 0.5), "d": (1, 0.9)}) == ["a", "b"]
+
+
+def test_three_way_ratio_mappings_expand_and_render_for_set():
+    from mixlingual.experiments.grid import format_override
+
+    key, values = parse_grid_spec("sampling.ratios={X-X: 0.5, X-Y: 0.25, mixed: 0.25};{X-X: 0.4, X-Y: 0.4, mixed: 0.2}")
+    assert values[1] == {"X-X": 0.4, "X-Y": 0.4, "mixed": 0.2}
+    cells = expand_cells([(key, values)], seeds=[0])
+    assert cells[0].slug == "sampling.ratios=X-X0.5-X-Y0.25-mixed0.25__seed=0"
+    import yaml
+    assert yaml.safe_load(format_override(values[0])) == values[0]

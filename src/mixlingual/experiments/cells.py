@@ -72,7 +72,7 @@ class CellPlan:
     out_dir: Path
     evals: list[EvalSpec]
     common_sets: dict = field(default_factory=dict)   # --set applied to every cell
-    seed_key: str = "seed"
+    seed_key: str = "train.seed"
     output_key: str = "output.dir"
     eval_args: list[str] = field(default_factory=list)   # extra args for every evaluate call
     python: str = sys.executable

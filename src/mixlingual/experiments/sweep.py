@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--x-key", help="numeric grid key for the metric-vs-ratio plot (default: first numeric)")
     parser.add_argument("--metric", default="map", help="per-query metric for significance tests (default map)")
     parser.add_argument("--n-resamples", type=int, default=10_000, help="randomization-test resamples")
-    parser.add_argument("--seed-key", default="seed", help="config key that takes the seed (default 'seed')")
+    parser.add_argument("--seed-key", default="train.seed", help="config key that takes the seed (default train.seed)")
     parser.add_argument("--dry-run", action="store_true", help="print the cells and commands, run nothing")
     parser.add_argument("--aggregate-only", action="store_true", help="only (re)build summary and report")
     parser.add_argument("--convergence", action="store_true",

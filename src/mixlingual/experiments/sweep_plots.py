@@ -22,16 +22,24 @@ from mixlingual.experiments.aggregate import Group  # noqa: E402
 
 PANELS = (("settings.mono.map", "mono mAP"), ("settings.cross.map", "cross mAP"),
           ("settings.multi.map", "multi mAP"), ("rank_distance.mean", "rank distance (lower = less bias)"))
-_INDEXED = re.compile(r"^(.*)\[(\d+)\]$")
+_INDEXED = re.compile(r"^(.*)\[([^\]]+)\]$")
 
 
 def x_value(overrides: dict, x_key: str) -> float | None:
-    """The numeric value of x_key in a group's overrides; 'key[i]' picks item i of a list."""
+    """The numeric value of x_key in a group's overrides.
+
+    'key[i]' picks item i of a list value, 'key[name]' entry name of a mapping value (e.g.
+    `sampling.ratios[X-X]` for the X-X share of a 3-way mixture)."""
     match = _INDEXED.match(x_key)
-    key, index = (match.group(1), int(match.group(2))) if match else (x_key, None)
+    key, index = (match.group(1), match.group(2)) if match else (x_key, None)
     value = overrides.get(key)
     if index is not None:
-        value = value[index] if isinstance(value, (list, tuple)) and len(value) > index else None
+        if isinstance(value, dict):
+            value = value.get(index)
+        elif isinstance(value, (list, tuple)) and index.isdigit() and int(index) < len(value):
+            value = value[int(index)]
+        else:
+            value = None
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
