@@ -73,7 +73,7 @@ def _parse_record(obj, path, line: int, root: Path) -> ImageCaptionItem:
         clean[lang] = [c.strip() for c in caps]
     image = Path(obj["image"])
     resolved = image if image.is_absolute() else root / image
-    return ImageCaptionItem(id=obj["id"], image=str(resolved), captions=clean,
+    return ImageCaptionItem(id=obj["id"], image=os.path.normpath(resolved), captions=clean,
                             meta={k: v for k, v in obj.items() if k not in ("id", "image", "captions")})
 
 
