@@ -1,0 +1,128 @@
+"""Files and command line of the bitext evaluation (`mixlingual.experiments.bitext`).
+
+`write_bitext_report(result, out_dir)` writes `metrics.json`, `bitext.md` (group summaries, then one
+row per language sorted by resource level) and `bitext_groups.png` (accuracy per group).
+
+Command line (also what `mixlingual evaluate --benchmark sib200-bitext|ntrex-bitext|tatoeba` runs)::
+
+    python -m mixlingual.experiments.bitext_report --model M --benchmark sib200-bitext \
+        --data ../shared/data/sib200 --split dev --out runs/sib200
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mixlingual.experiments.bitext import GROUPINGS, PAIR_METRICS, write_json_atomic, write_text_atomic
+
+_RESOURCE_ORDER = {"high": 0, "low": 1, "unknown": 2}
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else (f"{100 * value:.1f}" if isinstance(value, float) and value <= 1 else
+                                      f"{value:.1f}" if isinstance(value, float) else str(value))
+
+
+def markdown(result: dict) -> str:
+    """Group summaries and the per-language table (percentages; rank distance in ranks)."""
+    columns = [f"xx->pivot {k}" for k in PAIR_METRICS] + [f"pivot->xx {k}" for k in PAIR_METRICS] + \
+        ["multi map", "multi rank_distance"]
+    pivot = result["pivot"]
+    lines = [f"# Bitext retrieval: {result['collection']} (pivot {pivot}, encoder {result['encoder']})", ""]
+    settings = result["settings"]
+    lines += ["| setting | " + " | ".join(settings["xx->pivot"]) + " |", "|---" * 4 + "|"]
+    for name in ("xx->pivot", "pivot->xx"):
+        lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in settings[name].values()) + " |")
+    if settings.get("multi"):
+        lines += ["", "multilingual pool: " + ", ".join(f"{k} {_fmt(v)}" for k, v in settings["multi"].items())]
+    header = "| group | languages | " + " | ".join(c.replace("pivot", pivot) for c in columns) + " |"
+    for by in GROUPINGS:
+        lines += ["", f"## By {by}", "", header, "|---" * (len(columns) + 2) + "|"]
+        for name, values in result["groups"][by].items():
+            lines.append(f"| {name} | {values['n_languages']} | " + " | ".join(_fmt(values.get(c)) for c in columns) + " |")
+    lines += ["", "## Per language", "", "| lang | name | script | resource | seen | " +
+              " | ".join(c.replace("pivot", pivot) for c in columns) + " |", "|---" * (len(columns) + 5) + "|"]
+    rows = sorted(result["per_language"].items(), key=lambda kv: (_RESOURCE_ORDER.get(kv[1]["resource"], 3), kv[0]))
+    for lang, v in rows:
+        lines.append(f"| {lang} | {v['name']} | {v['script']} | {v['resource']} | {v['seen']} | " +
+                     " | ".join(_fmt(v.get(c)) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_groups(result: dict, path: Path) -> None:
+    """Bar chart: xx->pivot and pivot->xx accuracy per resource level and per seen status."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for ax, by in zip(axes, ("resource", "seen")):
+        groups = result["groups"][by]
+        names = list(groups)
+        for offset, key in ((-0.2, "xx->pivot acc"), (0.2, "pivot->xx acc")):
+            ax.bar([i + offset for i in range(len(names))], [100 * (groups[n].get(key) or 0) for n in names],
+                   width=0.4, label=key.replace("pivot", result["pivot"]))
+        ax.set_xticks(range(len(names)), [f"{n}\n({groups[n]['n_languages']})" for n in names])
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(f"by {by}")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{result['collection']}: {result['encoder']}")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def write_bitext_report(result: dict, out_dir: Path) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out_dir / "metrics.json", result)
+    write_text_atomic(out_dir / "bitext.md", markdown(result))
+    plot_groups(result, out_dir / "bitext_groups.png")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model name or folder (BiEncoder.from_pretrained)")
+    parser.add_argument("--benchmark", required=True, choices=["sib200-bitext", "ntrex-bitext", "tatoeba"])
+    parser.add_argument("--data", required=True, help="dataset folder (e.g. ../shared/data/sib200)")
+    parser.add_argument("--split", default=None, help="sib200: train|dev (default dev)")
+    parser.add_argument("--langs", default=None, help="comma-separated collection language codes")
+    parser.add_argument("--max-sentences", type=int, default=None)
+    parser.add_argument("--pool-sentences", type=int, default=100, help="0 disables the multilingual pool")
+    parser.add_argument("--pool-langs", type=int, default=None)
+    parser.add_argument("--trained-langs", default="", help="fine-tuning languages, e.g. ar,de,es,hi,vi,zh")
+    parser.add_argument("--precision", default=None, help="encoder precision override (bf16|fp32|auto)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--out", required=True, help="output folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mixlingual.data.registry import load_collection
+    from mixlingual.encoder import BiEncoder
+    from mixlingual.experiments.bitext import evaluate_bitext
+
+    load_opts = {k: v for k, v in (("split", args.split), ("langs", args.langs),
+                                    ("max_sentences", args.max_sentences)) if v is not None}
+    collection = load_collection(args.benchmark, args.data, **load_opts)
+    overrides = {"precision": args.precision} if args.precision else {}
+    encoder = BiEncoder.from_pretrained(args.model, **overrides)
+    result = evaluate_bitext(encoder, collection, out_dir=args.out, batch_size=args.batch_size,
+                             pool_sentences=args.pool_sentences, pool_langs=args.pool_langs,
+                             trained_langs=[x for x in args.trained_langs.split(",") if x])
+    print(markdown(result).split("\n## By script")[0])
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mixlingual.experiments.bitext_report",
+                                     description="bitext retrieval evaluation")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
