@@ -1,0 +1,124 @@
+"""Settings logic on a tiny hand-made collection whose answers are computed by hand."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mixlingual.data.records import Candidate, Collection, Query
+from mixlingual.errors import ConfigError, DataError
+from mixlingual.evaluate import evaluate_collection
+
+# axes: group g1, group g2, "english-ness", "german-ness"
+VECTORS = {
+    "q en 1": [1, 0, .5, 0], "q en 2": [0, 1, .5, 0], "q en 3": [.2, .2, .5, 0],
+    "q de 1": [1, 0, 0, .5], "q de 2": [0, 1, 0, .5],
+    "c en 1": [1, 0, .6, 0], "c en 2": [0, 1, .6, 0], "c en 3": [.9, 0, .9, 0],
+    "c de 1": [1, 0, 0, .6], "c de 2": [0, 1, 0, .6], "c de 4": [1.1, 0, 0, 0],
+}
+
+
+class TableEncoder:
+    """Fake encoder: fixed vectors per text; records every call."""
+
+    name, dim = "table", 4
+
+    def __init__(self):
+        self.calls = []
+
+    def fingerprint(self):
+        return "table-v1"
+
+    def encode(self, texts, kind="passage", batch_size=64, show_progress=None):
+        self.calls.append((kind, list(texts)))
+        return np.array([VECTORS[t] for t in texts], np.float32)
+
+
+def tiny_collection() -> Collection:
+    queries = [Query("en-1", "en", "q en 1", "g1"), Query("en-2", "en", "q en 2", "g2"),
+               Query("en-3", "en", "q en 3", "g3"),  # nothing answers g3: counted, not scored
+               Query("de-1", "de", "q de 1", "g1"), Query("de-2", "de", "q de 2", "g2")]
+    cands = [Candidate("c-en-1", "en", "c en 1", ("g1",)), Candidate("c-en-2", "en", "c en 2", ("g2",)),
+             Candidate("c-en-3", "en", "c en 3"), Candidate("c-de-1", "de", "c de 1", ("g1",)),
+             Candidate("c-de-2", "de", "c de 2", ("g2",)), Candidate("c-de-4", "de", "c de 4")]
+    return Collection("tiny", queries, cands)
+
+
+def test_settings_by_hand(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written without out_dir, not even here
+    enc = TableEncoder()
+    m = evaluate_collection(enc, tiny_collection())
+    # en-1: mono rank 2 (c-en-3 scores higher); en->de rank 2 (c-de-4); multi ranks 2 and 4
+    # de-1: multi ranks 1 and 3 (c-de-4 between); everything else is ranked first
+    assert m["per_language"]["mono"]["en"]["map"] == pytest.approx(0.75)
+    assert m["per_language"]["mono"]["de"]["map"] == pytest.approx(1.0)
+    assert m["settings"]["mono"]["map"] == pytest.approx(0.875)
+    assert m["settings"]["mono"]["r@1"] == pytest.approx(0.75)
+    assert m["pairs"]["map"]["en"]["de"] == pytest.approx(0.75)
+    assert m["pairs"]["map"]["de"]["en"] == pytest.approx(1.0)
+    assert m["settings"]["cross"]["map"] == pytest.approx(0.875)
+    assert m["per_language"]["multi"]["en"]["map"] == pytest.approx((0.5 + 1.0) / 2)
+    assert m["per_language"]["multi"]["de"]["map"] == pytest.approx(((1 + 2 / 3) / 2 + 1.0) / 2)
+    assert m["settings"]["multi"]["map"] == pytest.approx((0.75 + 11 / 12) / 2)
+    assert m["rank_distance"]["per_language"] == {"en": 1.5, "de": 1.5}
+    assert m["rank_distance"]["mean"] == 1.5
+    assert m["counts"]["no_relevant"]["mono"] == {"total": 1, "by_language": {"de": 0, "en": 1}}
+    assert m["counts"]["no_relevant"]["cross"]["by_pair"] == {"de-en": 0, "en-de": 1}
+    assert m["counts"]["no_relevant"]["multi"]["total"] == 1
+    assert m["counts"]["queries"] == 5 and m["counts"]["candidates"] == 6
+    assert (m["model"], m["collection"], m["langs"]) == ("table", "tiny", ["de", "en"])
+    # every distinct text encoded once, queries as queries and candidates as passages
+    assert [k for k, _ in enc.calls] == ["query", "passage"]
+    assert sorted(enc.calls[1][1]) == sorted(t for t in VECTORS if t.startswith("c"))
+    assert not list(tmp_path.iterdir())
+
+
+def test_langs_restricts_queries_and_pool():
+    m = evaluate_collection(TableEncoder(), tiny_collection(), langs=["en"])
+    assert m["langs"] == ["en"] and m["settings"]["cross"] is None
+    assert m["settings"]["mono"]["map"] == pytest.approx(0.75)
+    assert m["settings"]["multi"]["map"] == pytest.approx(0.75)  # the pool is English only
+    assert m["rank_distance"]["mean"] is None  # one language: no spread to measure
+    only_multi = evaluate_collection(TableEncoder(), tiny_collection(), settings=["multi"])
+    assert set(only_multi["settings"]) == {"multi"}
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ConfigError, match="langs: .* no fr"):
+        evaluate_collection(TableEncoder(), tiny_collection(), langs=["en", "fr"])
+    with pytest.raises(ConfigError, match="settings"):
+        evaluate_collection(TableEncoder(), tiny_collection(), settings=["bilingual"])
+    with pytest.raises(DataError, match="empty"):
+        evaluate_collection(TableEncoder(), Collection("void", [], []))
+    coll = tiny_collection()
+    coll.candidates.append(Candidate("c-en-1", "en", "c en 2"))
+    with pytest.raises(DataError, match="duplicate candidate id 'c-en-1'"):
+        evaluate_collection(TableEncoder(), coll)
+
+
+def test_output_files_rescored_by_trec_eval(tmp_path):
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    m = evaluate_collection(TableEncoder(), tiny_collection(), out_dir=tmp_path, run_depth=100,
+                            cross_run_depth=100)
+    assert json.loads((tmp_path / "metrics.json").read_text())["settings"] == m["settings"]
+    rows = [json.loads(line) for line in (tmp_path / "per_query.jsonl").read_text().splitlines()]
+    assert len(rows) == 5 * 3  # every query in mono, in the one cross pair, and in multi
+    no_rel = [r for r in rows if r["query"] == "en-3"]
+    assert all(r["map"] is None and r["n_relevant"] == 0 for r in no_rel)
+    for setting in ("mono", "cross", "multi"):
+        run, qrels = {}, {}
+        for line in (tmp_path / "runs" / f"{setting}.trec").read_text().splitlines():
+            qid, _, doc, _, score, _ = line.split()
+            run.setdefault(qid, {})[doc] = float(score)
+        for line in (tmp_path / "qrels" / f"{setting}.qrels").read_text().splitlines():
+            qid, _, doc, rel = line.split()
+            qrels.setdefault(qid, {})[doc] = int(rel)
+        ref = pytrec_eval.RelevanceEvaluator(qrels, {"map"}).evaluate(run)
+        ours = {r["query"] if r["setting"] != "cross" else f"{r['query']}@{r['clang']}": r["map"]
+                for r in rows if r["setting"] == setting and r["map"] is not None}
+        assert ours.keys() == ref.keys()
+        for qid, ap in ours.items():
+            assert ap == pytest.approx(ref[qid]["map"], abs=1e-4), (setting, qid)
+    assert not [p for p in tmp_path.rglob("*.tmp")]
