@@ -24,11 +24,11 @@ from mixlingual.experiments.significance import holm_adjust, pair_scores, paired
 
 SETTINGS = ("mono", "cross", "multi")
 # Per-query field names tried, in order, for each aggregate metric name.
-PER_QUERY_FIELDS = {"map": ("ap", "average_precision", "map"), "mrr@10": ("mrr@10", "rr@10", "rr"),
+PER_QUERY_FIELDS = {"map": ("map", "ap", "average_precision"), "mrr@10": ("mrr@10", "rr@10", "rr"),
                     "r@1": ("r@1",), "r@10": ("r@10",), "ndcg@10": ("ndcg@10",)}
 
 
-def flatten_numbers(tree: dict, prefix: str = "", skip: tuple[str, ...] = ("pairs",)) -> dict[str, float]:
+def flatten_numbers(tree: dict, prefix: str = "", skip: tuple[str, ...] = ("pairs", "counts", "timing_s")) -> dict[str, float]:
     """Every numeric leaf of a nested dict as 'a.b.c' -> value (subtrees named in `skip` left out)."""
     out: dict[str, float] = {}
     for key, value in tree.items():
@@ -57,6 +57,7 @@ def load_per_query(path: Path, metric: str = "map") -> dict[str, dict[tuple, flo
 
     A row names its setting in `setting`; its score is the first of PER_QUERY_FIELDS[metric]
     present; its key is every other string field (query id, query and candidate language, ...).
+    Rows whose score is null (no relevant candidate: undefined) are left out of the test.
     """
     fields = PER_QUERY_FIELDS.get(metric, (metric,))
     out: dict[str, dict[tuple, float]] = defaultdict(dict)
@@ -73,7 +74,8 @@ def load_per_query(path: Path, metric: str = "map") -> dict[str, dict[tuple, flo
                 raise DataError(f"expected 'setting' and one of {list(fields)}", path=str(path), line=line_no)
             key = tuple(sorted((k, v) for k, v in row.items()
                                if k != "setting" and isinstance(v, str)))
-            out[row["setting"]][key] = float(row[score_field])
+            if row[score_field] is not None:
+                out[row["setting"]][key] = float(row[score_field])
     return dict(out)
 
 
