@@ -1,0 +1,196 @@
+"""Zero-shot transfer probes on frozen embeddings (`mixlingual probe`).
+
+A linear classifier (scikit-learn LogisticRegression on standardized features) is trained on
+English embeddings only and applied unchanged to every other language: how well the labels
+transfer measures how language-agnostic the embedding space is. Tasks (`probe_tasks`):
+
+* `sib200-topic`: 7-way topic of a sentence; features = the sentence embedding.
+* `xnli`: 3-way NLI of a (premise, hypothesis) pair; features = [u, v, |u-v|, u*v]
+  (Conneau et al. 2017, InferSent) of the premise (u) and hypothesis (v) embeddings.
+
+Accuracy and macro-F1 per language, then means per resource level / script / seen status.
+Writes `metrics.json`, `probe.md` and `probe_groups.png` into `--out`::
+
+    mixlingual probe --task sib200-topic --model embedded:multilingual-e5-small --out runs/probe-sib
+    mixlingual probe --task xnli --model ./my-model --data ../shared/data/xnli-dev --out runs/probe-xnli
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mixlingual import languages as lang_table
+from mixlingual.errors import ConfigError
+from mixlingual.experiments.bitext import write_json_atomic, write_text_atomic
+from mixlingual.experiments.probe_tasks import TASKS, ProbeData
+
+METRICS = ("accuracy", "macro_f1")
+
+
+@dataclass
+class ProbeConfig:
+    """Classifier and bookkeeping options of one probe run."""
+
+    C: float = 1.0                 # inverse L2 strength of LogisticRegression
+    max_iter: int = 2000
+    seed: int = 0
+    batch_size: int = 64
+    kind: str = "query"            # encoder side (E5: "query: " for symmetric / classification use)
+    trained_langs: list[str] = field(default_factory=list)
+    pretraining: str = "xlmr"
+
+
+def pair_features(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """[u, v, |u - v|, u * v] per row."""
+    return np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
+
+
+def featurize(encoder, examples: list, config: ProbeConfig) -> np.ndarray:
+    """Embeddings of texts, or pair features of (premise, hypothesis) tuples (each text encoded once)."""
+    if not examples:
+        return np.zeros((0, 0), np.float32)
+    if not isinstance(examples[0], tuple):
+        return np.asarray(encoder.encode(list(examples), kind=config.kind, batch_size=config.batch_size), np.float32)
+    unique = list(dict.fromkeys(t for pair in examples for t in pair))
+    vectors = np.asarray(encoder.encode(unique, kind=config.kind, batch_size=config.batch_size), np.float32)
+    row = {text: i for i, text in enumerate(unique)}
+    return pair_features(vectors[[row[p] for p, _ in examples]], vectors[[row[h] for _, h in examples]])
+
+
+def run_probe(encoder, data: ProbeData, config: ProbeConfig | None = None) -> dict:
+    """Train on the English features, evaluate per language; the metrics.json structure."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    config = config or ProbeConfig()
+    if len(set(data.train_y)) < 2:
+        raise ConfigError(f"probe {data.task}: the training split needs at least two labels")
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=config.C, max_iter=config.max_iter,
+                                                                    random_state=config.seed))
+    classifier.fit(featurize(encoder, data.train_x, config), data.train_y)
+    labels = sorted(set(data.train_y))
+    per_language = {}
+    for lang, examples in data.eval_x.items():
+        predicted = classifier.predict(featurize(encoder, examples, config))
+        gold = data.eval_y[lang]
+        row = lang_table.table().get(lang)
+        per_language[lang] = {
+            "name": row.name if row else lang, "script": lang_table.script_of(lang),
+            "resource": lang_table.resource_level(lang),
+            "seen": lang_table.seen_status(lang, config.trained_langs, config.pretraining), "n": len(gold),
+            "accuracy": float(accuracy_score(gold, predicted)),
+            "macro_f1": float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0)),
+        }
+    groups = {}
+    for by in ("resource", "script", "seen"):
+        grouped = lang_table.group_languages(per_language, by, trained=config.trained_langs,
+                                             pretraining=config.pretraining)
+        groups[by] = {name: {"n_languages": len(members),
+                             **{m: float(np.mean([per_language[x][m] for x in members])) for m in METRICS}}
+                      for name, members in grouped.items()}
+    pivot = per_language.get(data.pivot, {})
+    others = [v for k, v in per_language.items() if k != data.pivot]
+    return {
+        "task": data.task, "pivot": data.pivot, "encoder": getattr(encoder, "name", type(encoder).__name__),
+        "config": asdict(config), "data": data.meta, "labels": labels, "train_examples": len(data.train_y),
+        "summary": {"pivot": {m: pivot.get(m) for m in METRICS},
+                    "zero_shot_mean": {m: float(np.mean([v[m] for v in others])) if others else None for m in METRICS}},
+        "per_language": per_language, "groups": groups,
+    }
+
+
+def markdown(result: dict) -> str:
+    """Summary, group tables and per-language rows (sorted by resource level, then accuracy)."""
+    pct = lambda x: "-" if x is None else f"{100 * x:.1f}"  # noqa: E731
+    s = result["summary"]
+    lines = [f"# Probe {result['task']} (train: {result['pivot']} only; encoder {result['encoder']})", "",
+             f"- {result['pivot']} (in-language): accuracy {pct(s['pivot']['accuracy'])}, macro-F1 {pct(s['pivot']['macro_f1'])}",
+             f"- zero-shot mean over {len(result['per_language']) - bool(s['pivot']['accuracy'] is not None)} languages: "
+             f"accuracy {pct(s['zero_shot_mean']['accuracy'])}, macro-F1 {pct(s['zero_shot_mean']['macro_f1'])}"]
+    for by, groups in result["groups"].items():
+        lines += ["", f"## By {by}", "", "| group | languages | accuracy | macro-F1 |", "|---|---|---|---|"]
+        lines += [f"| {g} | {v['n_languages']} | {pct(v['accuracy'])} | {pct(v['macro_f1'])} |" for g, v in groups.items()]
+    lines += ["", "## Per language", "", "| lang | name | script | resource | seen | n | accuracy | macro-F1 |",
+              "|---|---|---|---|---|---|---|---|"]
+    order = {"high": 0, "low": 1}
+    rows = sorted(result["per_language"].items(), key=lambda kv: (order.get(kv[1]["resource"], 2), -kv[1]["accuracy"]))
+    lines += [f"| {k} | {v['name']} | {v['script']} | {v['resource']} | {v['seen']} | {v['n']} | "
+              f"{pct(v['accuracy'])} | {pct(v['macro_f1'])} |" for k, v in rows]
+    return "\n".join(lines) + "\n"
+
+
+def plot_groups(result: dict, path: Path) -> None:
+    """Bar chart of accuracy and macro-F1 per resource level and per seen status."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for ax, by in zip(axes, ("resource", "seen")):
+        groups = result["groups"][by]
+        names = list(groups)
+        for offset, metric in ((-0.2, "accuracy"), (0.2, "macro_f1")):
+            ax.bar([i + offset for i in range(len(names))], [100 * groups[n][metric] for n in names], width=0.4, label=metric)
+        ax.set_xticks(range(len(names)), [f"{n}\n({groups[n]['n_languages']})" for n in names])
+        ax.set_ylabel("%")
+        ax.set_title(f"{result['task']} by {by}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_probe_report(result: dict, out_dir) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out_dir / "metrics.json", result)
+    write_text_atomic(out_dir / "probe.md", markdown(result))
+    plot_groups(result, out_dir / "probe_groups.png")
+
+
+def default_data_dir(task: str) -> Path:
+    """`$MIXLINGUAL_SHARED_DATA/<folder>`, else `../shared/data/<folder>` from the working directory."""
+    base = os.environ.get("MIXLINGUAL_SHARED_DATA", os.path.join("..", "shared", "data"))
+    return Path(base) / TASKS[task][0]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, choices=sorted(TASKS))
+    parser.add_argument("--model", required=True, help="model name or folder (BiEncoder.from_pretrained)")
+    parser.add_argument("--data", default=None, help="dataset folder (default: ../shared/data/sib200 or xnli-dev)")
+    parser.add_argument("--out", required=True, help="output folder (metrics.json, probe.md, probe_groups.png)")
+    parser.add_argument("--langs", default=None, help="comma-separated evaluation languages (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="XNLI train/eval split and classifier seed")
+    parser.add_argument("--train-fraction", type=float, default=0.5, help="XNLI: share of premises in probe-train")
+    parser.add_argument("--C", type=float, default=1.0, help="inverse regularization strength")
+    parser.add_argument("--trained-langs", default="", help="fine-tuning languages, for the seen/unseen grouping")
+    parser.add_argument("--precision", default=None, help="encoder precision override (bf16|fp32|auto)")
+    parser.add_argument("--batch-size", type=int, default=64)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mixlingual.encoder import BiEncoder
+    from mixlingual.experiments.probe_tasks import load_sib200_topic, load_xnli
+
+    path = Path(args.data) if args.data else default_data_dir(args.task)
+    if args.task == "xnli":
+        data = load_xnli(path, args.langs, train_fraction=args.train_fraction, seed=args.seed)
+    else:
+        data = load_sib200_topic(path, args.langs)
+    encoder = BiEncoder.from_pretrained(args.model, **({"precision": args.precision} if args.precision else {}))
+    config = ProbeConfig(C=args.C, seed=args.seed, batch_size=args.batch_size,
+                         trained_langs=[x for x in args.trained_langs.split(",") if x])
+    result = run_probe(encoder, data, config)
+    write_probe_report(result, args.out)
+    print(markdown(result).split("\n## By script")[0])
+    return 0
