@@ -55,7 +55,7 @@ class FakeRunner:
             sets = dict(a.split("=", 1) for a in argv[argv.index("train") + 2:] if "=" in a)
             if self.fail_on and self.fail_on in " ".join(argv):
                 return 1
-            model = Path(sets["output.dir"])
+            model = Path(sets["output.dir"]) / "model"
             model.mkdir(parents=True, exist_ok=True)
             (model / "modules.json").write_text("[]")
             (model / "fake.json").write_text(json.dumps({"alpha": float(sets["sampling.alpha"]),

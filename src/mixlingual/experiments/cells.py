@@ -5,7 +5,7 @@ cannot poison the next, and every step leaves its outputs on disk. A cell folder
 
     cells/<slug>/cell.json          what the cell is (recipe, overrides, seed, commands)
     cells/<slug>/train.log          stdout + stderr of the training run
-    cells/<slug>/model/             output.dir of the training run
+    cells/<slug>/train/             output.dir of the training run (final model in train/model/)
     cells/<slug>/train.done         marker: training finished
     cells/<slug>/eval/<label>/      metrics.json + per_query.jsonl of one benchmark
     cells/<slug>/eval/<label>.done  marker: that evaluation finished
@@ -91,7 +91,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 def train_command(plan: CellPlan, cell: Cell, *, resume: bool) -> list[str]:
     sets = {**plan.common_sets, **cell.override_dict(), plan.seed_key: cell.seed,
-            plan.output_key: str(plan.cell_dir(cell) / "model")}
+            plan.output_key: str(plan.cell_dir(cell) / "train")}
     argv = [plan.python, "-m", "mixlingual", "train", str(plan.base_config)]
     for key, value in sets.items():
         argv += ["--set", f"{key}={format_override(value)}"]
@@ -101,18 +101,18 @@ def train_command(plan: CellPlan, cell: Cell, *, resume: bool) -> list[str]:
 def find_model_dir(output_dir: Path) -> Path:
     """The final model inside a training output folder (ST layout: has modules.json / config.json).
 
-    Looks at the folder itself, then `final/`, `model/`, `final_model/`; otherwise returns the
-    folder itself, so that `mixlingual evaluate` reports a clear error naming it.
+    `mixlingual train` writes it to `model/`; the folder itself is accepted too. Otherwise the
+    expected `model/` path is returned, so that `mixlingual evaluate` reports it in its error.
     """
-    for candidate in (output_dir, output_dir / "final", output_dir / "model", output_dir / "final_model"):
+    for candidate in (output_dir / "model", output_dir):
         if (candidate / "modules.json").exists() or (candidate / "config.json").exists():
             return candidate
-    return output_dir
+    return output_dir / "model"
 
 
 def eval_command(plan: CellPlan, cell: Cell, spec: EvalSpec) -> list[str]:
     cell_dir = plan.cell_dir(cell)
-    return [plan.python, "-m", "mixlingual", "evaluate", "--model", str(find_model_dir(cell_dir / "model")),
+    return [plan.python, "-m", "mixlingual", "evaluate", "--model", str(find_model_dir(cell_dir / "train")),
             "--benchmark", spec.benchmark, "--data", spec.path,
             "--out", str(cell_dir / "eval" / spec.label), *plan.eval_args]
 
