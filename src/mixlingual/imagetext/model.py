@@ -134,13 +134,20 @@ class ImageTextModel(nn.Module):
         """Normalized caption embeddings (n, D), with grad through the projection (and tower if trained)."""
         return F.normalize(self.text_proj(self.text_features(texts).float()), dim=-1)
 
-    def precompute_text_features(self, texts: list[str], batch_size: int = 128) -> int:
-        """Fill the frozen tower's cache for `texts` in large batches; returns how many were new."""
+    def precompute_text_features(self, texts: list[str], batch_size: int = 128, cache_dir=None) -> int:
+        """Fill the frozen tower's cache for `texts` in large batches; returns how many were new.
+
+        With `cache_dir`, features also go through the on-disk embedding cache (keyed by the
+        tower's fingerprint), so repeated runs with the same frozen tower encode captions once.
+        """
         if not self.config.freeze_text:
             return 0
         missing = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
         if missing:
-            feats = self.text_tower.encode(missing, kind=self.config.caption_kind, batch_size=batch_size)
+            from mixlingual.embedding_cache import encode_cached
+
+            feats = encode_cached(self.text_tower, missing, self.config.caption_kind, cache_dir=cache_dir,
+                                  batch_size=batch_size)
             self._text_cache.update(zip(missing, torch.from_numpy(feats)))
         return len(missing)
 
