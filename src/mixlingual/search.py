@@ -124,9 +124,12 @@ def _rank_chunk(scores, relevance, a, b, starts, block_of, pool_ranks, block_ran
     rel_block = block_of[np.maximum(rel, 0)]
     pool_ge = np.zeros((b - a, width), np.int64)
     block_ge = np.zeros((b - a, width), np.int64)
+    ends = np.append(starts[1:], scores.shape[1])
     for j in range(width):
-        # per block: how many candidates score >= this relevant candidate
-        per_block = np.add.reduceat(scores >= rel_scores[:, j:j + 1], starts, axis=1, dtype=np.int64)
+        # per block: how many candidates score >= this relevant candidate (a uint8 view summed
+        # into int32 is several times faster than np.add.reduceat over booleans)
+        at_least = (scores >= rel_scores[:, j:j + 1]).view(np.uint8)
+        per_block = np.stack([at_least[:, s:e].sum(axis=1, dtype=np.int32) for s, e in zip(starts, ends)], 1)
         pool_ge[:, j] = per_block.sum(axis=1)
         block_ge[:, j] = per_block[np.arange(b - a), rel_block[:, j]]
     # pessimistic ties: among tied relevant candidates only the lower pool indices go first
