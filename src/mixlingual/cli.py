@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("mixlingual.report", "put several evaluations side by side (tables + plots)"),
     "demo": ("mixlingual.demo", "train on the built-in demo set and evaluate before/after"),
     "sweep": ("mixlingual.experiments.sweep", "grid of training runs with aggregation and significance"),
+    "convergence": ("mixlingual.experiments.convergence", "per-language dev curves and steps to 95% of the final value"),
+    "attack": ("mixlingual.experiments.attack", "black-box adversarial typo attack on a model's queries"),
     "probe": ("mixlingual.experiments.probe", "zero-shot transfer probes on frozen embeddings"),
 }
 

@@ -1,0 +1,76 @@
+"""Convergence report from fake training folders: steps to 95%, examples, low-resource ordering."""
+
+import json
+
+import pytest
+import yaml
+
+from mixlingual.errors import DataError
+from mixlingual.experiments import convergence
+from mixlingual.experiments.convergence import load_run, steps_to_fraction, write_convergence_report
+
+
+def _fake_run(folder, curves, *, batch=8, accum=2, world=1, pairs=None, group=None):
+    """curves: {lang: [(step, mrr)]} -> a `mixlingual train`-like output folder."""
+    train = folder / "train" if group else folder
+    train.mkdir(parents=True)
+    steps = sorted({s for points in curves.values() for s, _ in points})
+    records = [{"type": "train", "step": 1, "loss": 3.0}]
+    for step in steps:
+        per_lang = {lang: {"mrr@10": dict(points)[step], "map": dict(points)[step] / 2}
+                    for lang, points in curves.items() if step in dict(points)}
+        records.append({"type": "eval", "step": step, "settings": {}, "per_language": {"multi": per_lang}})
+    (train / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (train / "config.yaml").write_text(yaml.safe_dump({"train": {"batch_size": batch, "grad_accum": accum}}))
+    (train / "summary.json").write_text(json.dumps({"world_size": world}))
+    (train / "batch_counts.json").write_text(json.dumps({"pairs": pairs or {"en->de": 50, "de->en": 50}}))
+    if group:
+        (folder / "cell.json").write_text(json.dumps({"group": group}))
+    return folder
+
+
+def test_steps_to_fraction():
+    assert steps_to_fraction({0: 0.1, 10: 0.5, 20: 0.96, 30: 1.0}) == 20
+    assert steps_to_fraction({0: 0.1, 10: 0.95, 20: 1.0}) == 10     # exactly 95% counts
+    assert steps_to_fraction({0: 0.0, 10: 0.0}) is None
+    assert steps_to_fraction({}) is None
+
+
+def test_report_rows_examples_and_low_resource_first(tmp_path):
+    fast = {"en": [(0, 0.2), (10, 0.8), (20, 0.9)], "de": [(0, 0.1), (10, 0.5), (20, 0.9)],
+            "sw": [(0, 0.0), (10, 0.1), (20, 0.2)]}
+    slow = {"en": [(0, 0.2), (10, 0.4), (20, 0.8)], "de": [(0, 0.1), (10, 0.2), (20, 0.8)],
+            "sw": [(0, 0.0), (10, 0.05), (20, 0.1)]}
+    runs = [_fake_run(tmp_path / "a0", fast, group="hybrid"), _fake_run(tmp_path / "a1", fast, group="hybrid"),
+            _fake_run(tmp_path / "b", slow, batch=4, accum=1, world=2)]
+    report = write_convergence_report(runs, tmp_path / "out", low_resource=[], fraction=0.95)
+    rows = {(r["strategy"], r["lang"], r["metric"]): r for r in report["rows"]}
+    en = rows[("hybrid", "en", "mrr@10")]
+    assert en["seeds"] == 2 and en["final"] == 0.9 and en["steps_to_target"] == 20
+    assert rows[("hybrid", "en", "map")]["final"] == pytest.approx(0.45)
+    assert rows[("b", "en", "mrr@10")]["examples_to_target"] == 20 * 4 * 2 * 1
+    assert en["examples_to_target"] == 20 * 8 * 2
+    # sw never appears in the training pairs: share 0 -> low-resource, reported first
+    assert report["low_resource"] == ["sw"]
+    assert [r["lang"] for r in report["rows"][:4]] == ["sw"] * 4
+    assert rows[("hybrid", "de", "mrr@10")]["train_share"] == pytest.approx(0.5)
+    md = (tmp_path / "out" / "convergence.md").read_text()
+    assert "| low-resource | multi | sw |" in md
+    assert (tmp_path / "out" / "curves-multi-mrr@10.png").stat().st_size > 1000
+    # the user's list adds languages
+    again = write_convergence_report(runs, tmp_path / "out2", low_resource=["de"])
+    assert again["low_resource"] == ["de", "sw"]
+
+
+def test_cli_and_errors(tmp_path, capsys):
+    run = _fake_run(tmp_path / "r", {"en": [(0, 0.5), (5, 1.0)]})
+    parser = __import__("argparse").ArgumentParser()
+    convergence.add_arguments(parser)
+    assert convergence.run(parser.parse_args([str(run), "--out", str(tmp_path / "o")])) == 0
+    assert "wrote" in capsys.readouterr().out
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no metrics.jsonl"):
+        load_run(tmp_path / "empty")
+    (run / "metrics.jsonl").write_text("{bad\n")
+    with pytest.raises(DataError, match="metrics.jsonl:1"):
+        load_run(run)
