@@ -84,6 +84,7 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
+    task: str = "text"                            # a key of mixlingual.tasks.TASKS
     batch_size: int = 32                          # pairs per rank per micro-batch
     grad_accum: int = 1
     max_steps: int | None = None                  # optimizer steps; else `epochs` passes
@@ -153,6 +154,11 @@ def _check_type(key: str, value, hint):
     expected = origin or hint
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if expected is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-3" (no dot) as a string; accept it as the number it means
+            return float(value)
+        except ValueError:
+            pass
     if expected is int and isinstance(value, bool) or not isinstance(value, expected):
         raise ConfigError(f"{key}: expected {getattr(expected, '__name__', expected)}, got {value!r}")
     return value

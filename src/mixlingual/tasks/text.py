@@ -1,0 +1,111 @@
+"""Text retrieval task: a BiEncoder trained with InfoNCE on (query, passage) pairs of parallel items.
+
+A sampler pair (item, query language, passage language) becomes the item's query text in the
+query language and its positive in the passage language; the encoder adds the "query: " /
+"passage: " prefixes. With `data.hard_negatives = k`, up to k of the item's negatives in the
+passage language are appended to the passage matrix (after all positives), so they are negatives
+for every query of the batch.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+from mixlingual.config import Config
+from mixlingual.loss import InfoNCELoss
+from mixlingual.sampling import Batch
+
+
+def _normalized(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+class TextRetrievalTask:
+    """Parallel text items -> BiEncoder -> InfoNCE (see `mixlingual.tasks` for the interface)."""
+
+    name = "text"
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.items = []
+        self.eval_collection = None
+        self.encoder = None
+        self.criterion = None
+
+    # ----- data -------------------------------------------------------------------------
+    def load_data(self) -> None:
+        from mixlingual.data.registry import load_collection, load_parallel
+
+        train = self.config.data.train
+        items = load_parallel(train.name, train.path, **train.options)
+        if self.config.data.max_items:
+            items = items[: self.config.data.max_items]
+        self.items = list(items)
+        self.load_report = getattr(items, "report", None)  # loaders may attach skip counts
+        ref = self.config.eval.data
+        if ref.name:
+            self.eval_collection = load_collection(ref.name, ref.path, **ref.options)
+
+    def overlap_report(self) -> str | None:
+        """Eval queries / candidates whose text also occurs in the training items (normalized)."""
+        if self.eval_collection is None:
+            return None
+        train_queries = {_normalized(t) for item in self.items for t in item.queries.values()}
+        train_passages = {_normalized(t) for item in self.items for t in item.positives.values()}
+        queries = sum(_normalized(q.text) in train_queries for q in self.eval_collection.queries)
+        candidates = sum(_normalized(c.text) in train_passages for c in self.eval_collection.candidates)
+        if not queries and not candidates:
+            return None
+        return (f"{queries} of {len(self.eval_collection.queries)} eval queries and {candidates} of "
+                f"{len(self.eval_collection.candidates)} eval candidates also occur in the training data")
+
+    # ----- model ------------------------------------------------------------------------
+    def build_model(self, device: torch.device) -> nn.Module:
+        from mixlingual.encoder import BiEncoder
+
+        m = self.config.model
+        overrides = {"max_length_query": m.max_length_query, "max_length_passage": m.max_length_passage}
+        if m.query_prefix is not None:
+            overrides["query_prefix"] = m.query_prefix
+        if m.passage_prefix is not None:
+            overrides["passage_prefix"] = m.passage_prefix
+        self.encoder = BiEncoder.from_pretrained(m.name, **overrides)
+        if m.freeze_word_embeddings:
+            # The word-embedding matrix (250k x 384 for XLM-R vocabularies) dominates the
+            # optimizer's memory and time; freezing it is the usual quick-fine-tuning trade-off.
+            self.encoder.model.get_input_embeddings().weight.requires_grad_(False)
+        self.criterion = InfoNCELoss(self.config.loss.temperature, self.config.loss.learnable_temperature)
+        module = nn.ModuleDict({"encoder": self.encoder, "loss": self.criterion}).to(device)
+        module.train()
+        return module
+
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict]:
+        items = [self.items[pair.item_index] for pair in batch.pairs]
+        queries = [item.queries[pair.query_lang] for item, pair in zip(items, batch.pairs)]
+        passages = [item.positives[pair.passage_lang] for item, pair in zip(items, batch.pairs)]
+        k = self.config.data.hard_negatives
+        negatives = [text for item, pair in zip(items, batch.pairs)
+                     for text in item.negatives.get(pair.passage_lang, [])[:k]] if k else []
+        q = self.encoder.embed(queries, "query")
+        p = self.encoder.embed(passages + negatives, "passage")
+        loss = self.criterion(q, p[: len(passages)], p[len(passages):])
+        return loss, {"hard_negatives": len(negatives), "temperature": self.criterion.temperature}
+
+    # ----- evaluation and export --------------------------------------------------------
+    def evaluate(self) -> dict | None:
+        if self.eval_collection is None:
+            return None
+        from mixlingual.evaluate import evaluate_collection
+
+        e = self.config.eval
+        was_training = self.encoder.training
+        try:
+            return evaluate_collection(self.encoder, self.eval_collection, settings=tuple(e.settings), langs=e.langs)
+        finally:
+            self.encoder.train(was_training)
+
+    def save_model(self, path) -> None:
+        self.encoder.save(str(path))

@@ -1,0 +1,131 @@
+"""The pieces the training loop is built from: device and DDP set-up, sampler, optimizer, schedule.
+
+Kept apart from `train.py` so the loop itself reads top to bottom. Nothing here holds state.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mixlingual.config import Config
+from mixlingual.errors import ConfigError
+from mixlingual.sampling import MixtureBatchSampler
+
+NO_DECAY_MARKERS = ("bias", "layernorm", "layer_norm", "norm.weight", "ln_", "log_scale")
+
+
+@dataclass
+class Distributed:
+    """Where this process stands: rank, world size, device (a single process is rank 0 of 1)."""
+
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            torch.distributed.barrier()
+
+    def broadcast(self, value):
+        """Rank 0's `value` on every rank (any picklable object)."""
+        if self.world_size == 1:
+            return value
+        box = [value]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+def init_distributed(device_setting: str) -> Distributed:
+    """Join the process group when started by torchrun (gloo on CPU, nccl on GPU)."""
+    want_cuda = device_setting == "cuda" or (device_setting == "auto" and torch.cuda.is_available())
+    if device_setting == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device: 'cuda' requested but no CUDA device is available")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Distributed(0, 1, torch.device("cuda" if want_cuda else "cpu"))
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="nccl" if want_cuda else "gloo")
+    rank = torch.distributed.get_rank()
+    if want_cuda:
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    return Distributed(rank, torch.distributed.get_world_size(), device)
+
+
+def total_steps(config: Config, batches_per_epoch: int) -> int:
+    """Optimizer steps of the run: train.max_steps, else epochs x (batches / grad_accum)."""
+    if config.train.max_steps:
+        return config.train.max_steps
+    return config.train.epochs * max(1, batches_per_epoch // config.train.grad_accum)
+
+
+def build_sampler(config: Config, items, dist: Distributed, steps: int | None = None) -> MixtureBatchSampler:
+    """The batch sampler the `sampling` section describes, sharded for this rank.
+
+    Schedules are laid over micro-batches (steps x grad_accum), the unit the sampler counts.
+    """
+    s = config.sampling
+    sampler = MixtureBatchSampler(items, config.train.batch_size, config.ratio_schedule(1),
+                                  languages=config.data.languages, language_weighting=s.language_weighting,
+                                  temperature=s.temperature, seed=config.train.seed, rank=dist.rank,
+                                  world_size=dist.world_size)
+    # The kinds a schedule uses do not depend on its length, so lay it over the real run now.
+    steps = steps or total_steps(config, len(sampler))
+    sampler.schedule = config.ratio_schedule(steps * config.train.grad_accum)
+    return sampler
+
+
+def build_optimizer(module: nn.Module, config: Config) -> torch.optim.AdamW:
+    """AdamW over trainable parameters; no weight decay on biases, norms and the temperature."""
+    decay, no_decay = [], []
+    for name, param in module.named_parameters():
+        if not param.requires_grad:
+            continue
+        lowered = name.lower()
+        (no_decay if param.ndim < 2 or any(m in lowered for m in NO_DECAY_MARKERS) else decay).append(param)
+    o = config.optim
+    return torch.optim.AdamW([{"params": decay, "weight_decay": o.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=o.lr, betas=tuple(o.betas), eps=o.eps)
+
+
+def build_scheduler(optimizer, config: Config, steps: int):
+    """Linear warmup then linear / cosine decay to 0 (or constant), from transformers."""
+    from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,
+                              get_linear_schedule_with_warmup)
+
+    o = config.optim
+    warmup = o.warmup_steps if o.warmup_steps is not None else int(round(o.warmup_ratio * steps))
+    if o.scheduler == "constant":
+        return get_constant_schedule_with_warmup(optimizer, warmup)
+    make = get_linear_schedule_with_warmup if o.scheduler == "linear" else get_cosine_schedule_with_warmup
+    return make(optimizer, warmup, steps)
+
+
+def average_gradients(module: nn.Module, world_size: int) -> None:
+    """Mean of every gradient across ranks, in one flat all-reduce (what DDP does, made explicit).
+
+    Called once per optimizer step, so gradient accumulation costs no extra communication.
+    All ranks run the same model code, so the set of parameters with a gradient is the same.
+    """
+    if world_size == 1:
+        return
+    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    flat = _flatten_dense_tensors(grads)
+    torch.distributed.all_reduce(flat)
+    flat /= world_size
+    for grad, synced in zip(grads, _unflatten_dense_tensors(flat, grads)):
+        grad.copy_(synced)

@@ -1,0 +1,112 @@
+"""Checkpoints: optimizer state round trip, atomic folders, pruning; kill -9 mid-run then resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from helpers_train import tiny_run_overrides
+from safetensors.torch import load_file
+
+from mixlingual.checkpoint import (latest_checkpoint, list_checkpoints, load_checkpoint, prune_checkpoints,
+                                   save_checkpoint)
+from mixlingual.config import load_config, save_config
+from mixlingual.train import train
+
+
+def _model_and_optimizer(seed=0):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    model(torch.randn(2, 4)).sum().backward()
+    optimizer.step()
+    return model, optimizer
+
+
+def test_round_trip_restores_weights_optimizer_and_rng(tmp_path):
+    model, optimizer = _model_and_optimizer()
+    torch.manual_seed(123)
+    save_checkpoint(tmp_path, 5, module=model, optimizer=optimizer, state={"x": 1}, config_yaml="a: 1\n")
+    expected_next = torch.rand(3)
+    other, other_opt = _model_and_optimizer(seed=9)
+    torch.manual_seed(0)
+    state = load_checkpoint(latest_checkpoint(tmp_path), module=other, optimizer=other_opt)
+    assert state["x"] == 1 and state["step"] == 5
+    assert torch.equal(torch.rand(3), expected_next)  # torch RNG continues where it was saved
+    for a, b in zip(model.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b)
+    saved, loaded = optimizer.state_dict(), other_opt.state_dict()
+    assert saved["param_groups"] == loaded["param_groups"]
+    for pid, entries in saved["state"].items():
+        for name, value in entries.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(loaded["state"][pid][name]))
+    files = {p.name for p in latest_checkpoint(tmp_path).iterdir()}
+    assert not any(name.endswith((".pt", ".bin", ".pkl")) for name in files)
+
+
+def test_incomplete_folders_are_ignored_and_pruning_keeps_best(tmp_path):
+    model, optimizer = _model_and_optimizer()
+    for step in (1, 2, 3, 4):
+        save_checkpoint(tmp_path, step, module=model, optimizer=optimizer, state={}, config_yaml="")
+    (tmp_path / ".tmp-step-00000005").mkdir()          # a kill mid-write leaves this
+    (tmp_path / "step-00000009").mkdir()                # no state.json: not complete
+    assert latest_checkpoint(tmp_path).name == "step-00000004"
+    prune_checkpoints(tmp_path, keep_last=2, best_step=1)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000001", "step-00000003", "step-00000004"]
+
+
+def _write_config(tmp_path, overrides) -> Path:
+    path = tmp_path / "config.yaml"
+    save_config(load_config(None, overrides), path)
+    return path
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(run_dir / "model" / "model.safetensors"))
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
+    steps = 150
+    extra = ["train.checkpoint_every=7", "train.keep_last=2", "data.hard_negatives=1", "train.grad_accum=2",
+             "sampling.kind=mixture", "sampling.ratios={X-X: 0.4, X-Y: 0.4, mixed: 0.2}"]
+    torch.set_num_threads(1)
+    reference = train(load_config(None, tiny_run_overrides(tmp_path, steps=steps, out="reference") + extra))
+    assert reference["steps"] == steps
+
+    config = _write_config(tmp_path, tiny_run_overrides(tmp_path, steps=steps, out="killed") + extra)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "mixlingual", "train", str(config)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    run_dir = tmp_path / "killed"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list_checkpoints(run_dir / "checkpoints")) < 2 and proc.poll() is None:
+        time.sleep(0.02)
+    time.sleep(0.13)  # land somewhere between checkpoints (or inside one)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (run_dir / "model").exists()
+    killed_at = json.loads((latest_checkpoint(run_dir / "checkpoints") / "state.json").read_text())["step"]
+    assert 0 < killed_at < steps
+
+    resumed = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected, got = _weights(tmp_path / "reference"), _weights(run_dir)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), f"{key} differs after resume from step {killed_at}"
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["type"] == "train"] == list(range(1, steps + 1))
+    ref_records = [json.loads(line) for line in (tmp_path / "reference" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["loss"] for r in records] == [r["loss"] for r in ref_records]
+    counts = json.loads((run_dir / "batch_counts.json").read_text())
+    assert counts == json.loads((tmp_path / "reference" / "batch_counts.json").read_text())
+    assert sum(counts["kinds"].values()) == steps * 2
