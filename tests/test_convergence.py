@@ -74,3 +74,31 @@ def test_cli_and_errors(tmp_path, capsys):
     (run / "metrics.jsonl").write_text("{bad\n")
     with pytest.raises(DataError, match="metrics.jsonl:1"):
         load_run(run)
+
+
+def test_reads_a_real_training_output(tmp_path):
+    """Contract check against `mixlingual train`'s own metrics.jsonl / config.yaml / batch_counts.json."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from helpers_train import tiny_run_overrides
+
+    from mixlingual.config import load_config
+    from mixlingual.data.jsonl import read_parallel, write_collection
+    from mixlingual.data.records import Candidate, Collection, Query
+    from mixlingual.train import train
+
+    overrides = tiny_run_overrides(tmp_path, steps=4)
+    items = list(read_parallel(tmp_path / "train.jsonl"))[:8]
+    queries = [Query(f"{it.id}-{x}", x, t, it.id) for it in items for x, t in it.queries.items()]
+    cands = [Candidate(f"{it.id}-{x}-c", x, t, (it.id,)) for it in items for x, t in it.positives.items()]
+    write_collection(Collection("dev", queries, cands), tmp_path / "dev.jsonl")
+    train(load_config(None, overrides + ["eval.data.name=jsonl", f"eval.data.path={tmp_path / 'dev.jsonl'}",
+                                         "eval.every_steps=2"]))
+    run = load_run(f"hybrid={tmp_path / 'run'}")
+    assert run.label == "hybrid" and run.examples_per_step == 4
+    assert sorted(run.curves[("multi", "en", "mrr@10")]) == [2, 4]
+    assert set(run.pair_sides) == {"de", "en", "es"}

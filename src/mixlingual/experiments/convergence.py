@@ -1,6 +1,6 @@
 """Convergence of training runs: per-language dev curves and the time to reach 95% of the end.
 
-    mixlingual convergence RUN_DIR [RUN_DIR ...] --out DIR [--low-resource sw,yo] [--setting multi]
+    mixlingual convergence [LABEL=]RUN_DIR [...] --out DIR [--low-resource sw,yo] [--setting multi]
 
 A run folder is what `mixlingual train` writes (or a sweep cell holding it in `train/`):
 `metrics.jsonl` (eval records with `per_language.{setting}.{lang}.{map,mrr@10}`), `config.yaml`
@@ -59,14 +59,18 @@ def _read_yaml_or_json(path: Path) -> dict:
     return (yaml.safe_load if path.suffix == ".yaml" else json.loads)(path.read_text(encoding="utf-8")) or {}
 
 
-def load_run(run_dir: Path) -> Run:
-    folder = _training_folder(Path(run_dir))
+def load_run(run_dir: Path | str) -> Run:
+    """Read one run; 'LABEL=DIR' names its strategy (else a sweep cell's group, else the folder)."""
+    label, eq, rest = str(run_dir).partition("=")
+    given_label = label if eq and not Path(run_dir).exists() else None
+    run_dir = Path(rest) if given_label else Path(run_dir)
+    folder = _training_folder(run_dir)
     config = _read_yaml_or_json(folder / "config.yaml")
     summary = _read_yaml_or_json(folder / "summary.json")
     train = config.get("train", {})
     per_step = int(train.get("batch_size", 1)) * int(train.get("grad_accum", 1)) * int(summary.get("world_size", 1))
     cell = _read_yaml_or_json(Path(run_dir) / "cell.json")
-    run = Run(Path(run_dir), cell.get("group") or Path(run_dir).name, per_step)
+    run = Run(run_dir, given_label or cell.get("group") or run_dir.name, per_step)
     with open(folder / "metrics.jsonl", encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, 1):
             if not line.strip():
@@ -163,7 +167,7 @@ def write_convergence_report(run_dirs, out_dir: Path, *, low_resource=(), share_
     """convergence.json, convergence.md and one plot per (setting, metric) in out_dir."""
     from mixlingual.experiments.convergence_plots import plot_group_curves
 
-    runs = [load_run(Path(d)) for d in run_dirs]
+    runs = [load_run(d) for d in run_dirs]
     rows, curves = convergence_rows(runs, settings=settings, fraction=fraction, low_resource=set(low_resource),
                                     share_threshold=share_threshold)
     low = sorted({r["lang"] for r in rows if r["low_resource"]})
@@ -182,7 +186,8 @@ def write_convergence_report(run_dirs, out_dir: Path, *, low_resource=(), share_
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", type=Path, help="training output folders (or sweep cell folders)")
+    parser.add_argument("runs", nargs="+", help="training output folders or sweep cells; 'LABEL=DIR' names the "
+                        "strategy (runs sharing a label are averaged as seeds)")
     parser.add_argument("--out", type=Path, required=True, help="folder for convergence.{json,md} and plots")
     parser.add_argument("--low-resource", default="", help="comma-separated languages to treat as low-resource")
     parser.add_argument("--share-threshold", type=float, default=0.05,
