@@ -30,6 +30,11 @@ def _clean(value):
     return value
 
 
+def _first_rank(rank) -> int | None:
+    """The rank of the best relevant candidate as an int; None when there is none."""
+    return int(rank) if math.isfinite(rank) else None
+
+
 def write_json_atomic(path: Path, data) -> None:
     """Write JSON to a temporary file and rename it into place."""
     path = Path(path)
@@ -56,7 +61,7 @@ class EvalOutputs:
 
     def _per_query_line(self, setting, q, clang, values, i) -> str:
         row = {"setting": setting, "query": q.id, "qlang": q.lang, "clang": clang,
-               "n_relevant": int(values["n_relevant"][i]), "first_rank": _clean(float(values["first_rank"][i]))}
+               "n_relevant": int(values["n_relevant"][i]), "first_rank": _first_rank(values["first_rank"][i])}
         row.update({m: _clean(float(values[m][i])) for m in METRIC_NAMES})
         if "rank_distance" in values:
             row["rank_distance"] = _clean(float(values["rank_distance"][i]))

@@ -1,0 +1,98 @@
+"""`mixlingual evaluate`: evaluate a model on a registry collection and write a report.
+
+    mixlingual evaluate --model embedded:multilingual-e5-small --benchmark xquad-r \\
+        --data ../shared/data/xquad-r-dev --out runs/eval/e5-xquad-r
+
+Writes DIR/metrics.json, DIR/per_query.jsonl, DIR/runs/*.trec, DIR/qrels/*.qrels (see
+`mixlingual.evaluate`), then DIR/report.md with its plots (`mixlingual.report`), and prints a
+compact table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import os
+import time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mixlingual.data import registry
+
+    parser.add_argument("--model", required=True,
+                        help="model name: embedded:multilingual-e5-small, a Hugging Face id or a folder")
+    parser.add_argument("--benchmark", required=True, choices=registry.names(), metavar="NAME",
+                        help=f"collection from the dataset registry: {', '.join(registry.names())}")
+    parser.add_argument("--data", help="path of the benchmark data (folder or file)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--langs", nargs="+", help="languages to evaluate (default: all of the collection); "
+                                                   "space- or comma-separated")
+    parser.add_argument("--settings", nargs="+", default=["mono", "cross", "multi"],
+                        choices=["mono", "cross", "multi"], help="which settings to run")
+    parser.add_argument("--candidate", default="sentence", choices=["sentence", "sentence+context"],
+                        help="encode candidate sentences alone or followed by their paragraph")
+    parser.add_argument("--batch-size", type=int, default=64)
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--fp32", action="store_true", help="encode in float32")
+    precision.add_argument("--bf16", action="store_true", help="encode with bfloat16 autocast (also on CPU)")
+    parser.add_argument("--cache-dir", help="embedding cache folder (re-runs skip encoding)")
+    parser.add_argument("--run-depth", type=int, default=100, help="run file depth for mono / multi")
+    parser.add_argument("--cross-run-depth", type=int, default=10,
+                        help="run file depth per cross-lingual pair (110 pairs for 11 languages)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+
+
+def _split_langs(values) -> list[str] | None:
+    if not values:
+        return None
+    return [lang for value in values for lang in value.split(",") if lang]
+
+
+def load_benchmark(name: str, path, *, candidate: str, langs):
+    """Load a registry collection, passing `candidate` / `langs` to loaders that accept them."""
+    from mixlingual.data import registry
+
+    accepted = inspect.signature(registry.get_loader(name).load_collection).parameters
+    options = {}
+    if "candidate" in accepted:
+        options["candidate"] = candidate
+    if "langs" in accepted and langs:
+        options["langs"] = langs
+    return registry.load_collection(name, path, **options)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mixlingual.evaluate import evaluate_collection
+    from mixlingual.report import render_report, text_summary
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    langs = _split_langs(args.langs)
+    collection = load_benchmark(args.benchmark, args.data, candidate=args.candidate, langs=langs)
+    encoder = _load_encoder(args)
+    started = time.perf_counter()
+    metrics = evaluate_collection(encoder, collection, settings=args.settings, langs=langs, out_dir=args.out,
+                                  cache_dir=args.cache_dir, candidate=args.candidate,
+                                  batch_size=args.batch_size, run_depth=args.run_depth,
+                                  cross_run_depth=args.cross_run_depth)
+    report = render_report(metrics, args.out)
+    print(f"{metrics['model']} on {metrics['collection']} ({', '.join(metrics['langs'])}), "
+          f"{time.perf_counter() - started:.0f}s")
+    print(text_summary(metrics))
+    print(f"wrote {os.path.join(args.out, 'metrics.json')} and {report}")
+    return 0
+
+
+def _load_encoder(args):
+    from mixlingual.encoder import BiEncoder
+
+    overrides = {}
+    if args.fp32:
+        overrides["precision"] = "fp32"
+    elif args.bf16:
+        overrides["precision"] = "bf16"
+    return BiEncoder.from_pretrained(args.model, **overrides)
