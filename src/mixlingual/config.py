@@ -128,6 +128,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    imagetext: dict = field(default_factory=dict)  # train.task=image-text options (mixlingual.imagetext.task)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
