@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("mixlingual.experiments.sweep", "grid of training runs with aggregation and significance"),
     "convergence": ("mixlingual.experiments.convergence", "per-language dev curves and steps to 95% of the final value"),
     "attack": ("mixlingual.experiments.attack", "black-box adversarial typo attack on a model's queries"),
+    "robustness": ("mixlingual.experiments.robustness_cli", "clean vs perturbed queries: metric change, top-1 flips"),
     "probe": ("mixlingual.experiments.probe", "zero-shot transfer probes on frozen embeddings"),
 }
 

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cross-run-depth", type=int, default=10,
                         help="run file depth per cross-lingual pair (110 pairs for 11 languages)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--perturb", metavar="NAME:RATE", help="perturb the queries first (robustness), e.g. "
+                        "typo:0.1; see mixlingual.experiments.perturb (writes DIR/perturbation.json)")
+    parser.add_argument("--perturb-seed", type=int, default=0, help="seed of --perturb")
 
 
 def _split_langs(values) -> list[str] | None:
@@ -73,12 +76,20 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     langs = _split_langs(args.langs)
     collection = load_benchmark(args.benchmark, args.data, candidate=args.candidate, langs=langs)
+    if args.perturb:
+        from mixlingual.experiments.perturb import parse_perturb_spec, perturb_collection
+
+        collection = perturb_collection(collection, *parse_perturb_spec(args.perturb), seed=args.perturb_seed)
     encoder = _load_encoder(args)
     started = time.perf_counter()
     metrics = evaluate_collection(encoder, collection, settings=args.settings, langs=langs, out_dir=args.out,
                                   cache_dir=args.cache_dir, candidate=args.candidate,
                                   batch_size=args.batch_size, run_depth=args.run_depth,
                                   cross_run_depth=args.cross_run_depth)
+    if args.perturb:
+        from mixlingual.eval_outputs import write_json_atomic
+
+        write_json_atomic(os.path.join(args.out, "perturbation.json"), collection.meta["perturbation"])
     report = render_report(metrics, args.out)
     print(f"{metrics['model']} on {metrics['collection']} ({', '.join(metrics['langs'])}), "
           f"{time.perf_counter() - started:.0f}s")

@@ -1,0 +1,120 @@
+"""`mixlingual robustness`: clean vs perturbed queries, one model load, one candidate encoding.
+
+    mixlingual robustness --model M --benchmark xquad-r --data PATH --out DIR \
+        --perturb typo:0.1 --perturb word-shuffle:0.3 --perturb diacritics:1 [--perturb-seed 0]
+
+Evaluates the clean collection into DIR/clean/ and each perturbation into DIR/<name>-<rate>/
+(the candidates' embeddings are cached in DIR/cache, so only the queries are re-encoded), then
+writes DIR/robustness.json and DIR/robustness.md: metric change per setting and per language,
+and the share of queries whose top-1 flipped. Folders already holding a metrics.json are reused.
+
+Compare two existing evaluation folders instead (e.g. from `mixlingual evaluate --perturb`):
+
+    mixlingual robustness --clean DIR_A --perturbed DIR_B [--perturbed DIR_C ...] --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mixlingual.errors import ConfigError
+from mixlingual.experiments.cells import write_atomic
+from mixlingual.experiments.perturb import parse_perturb_spec, perturb_collection
+from mixlingual.experiments.robustness import read_jsonl, robustness_report, top1_from_run
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--model", help="model to evaluate (with --benchmark, --data, --perturb)")
+    parser.add_argument("--benchmark", help="collection name in the dataset registry")
+    parser.add_argument("--data", help="path of the benchmark data")
+    parser.add_argument("--langs", help="comma-separated languages (default: all)")
+    parser.add_argument("--perturb", action="append", default=[], metavar="NAME:RATE", help="repeatable")
+    parser.add_argument("--perturb-seed", type=int, default=0)
+    parser.add_argument("--clean", type=Path, help="existing clean evaluation folder")
+    parser.add_argument("--perturbed", type=Path, action="append", default=[], help="existing perturbed folder(s)")
+
+
+def compare_folders(clean: Path, perturbed: Path) -> dict:
+    """robustness_report over two evaluation folders (metrics.json, per_query.jsonl, runs/multi.trec)."""
+    for folder in (clean, perturbed):
+        if not (folder / "metrics.json").exists():
+            raise ConfigError(f"{folder}: no metrics.json (not a finished evaluation folder)")
+    load = lambda f: json.loads((f / "metrics.json").read_text(encoding="utf-8"))  # noqa: E731
+    runs = [f / "runs" / "multi.trec" for f in (clean, perturbed)]
+    tops = [top1_from_run(r) for r in runs] if all(r.exists() for r in runs) else [None, None]
+    report = robustness_report(load(clean), load(perturbed), read_jsonl(clean / "per_query.jsonl"),
+                               read_jsonl(perturbed / "per_query.jsonl"), top1_clean=tops[0], top1_perturbed=tops[1])
+    if (perturbed / "perturbation.json").exists():
+        report["perturbation"] = json.loads((perturbed / "perturbation.json").read_text(encoding="utf-8"))
+    return report
+
+
+def render_markdown(reports: dict[str, dict]) -> str:
+    lines = ["# Robustness", "", "Change (perturbed - clean) of mAP per setting, rank distance, and the share of "
+             "queries whose top-1 hit flipped (multi setting).", "",
+             "| perturbation | realized rate | mono mAP | cross mAP | multi mAP | rank dist. | top-1 flipped |",
+             "|---|---|---|---|---|---|---|"]
+    for name, rep in reports.items():
+        deltas = [(rep["settings"].get(k) or {}).get("map", {}).get("delta") for k in ("mono", "cross", "multi")]
+        flips = rep["top1_flips"]["per_setting"].get("multi", {}).get("all")
+        rate = (rep.get("perturbation") or {}).get("realized_rate")
+        cells = [name, _num(rate, ".3f"), *(_num(d, "+.3f") for d in deltas),
+                 _num(rep["rank_distance"]["delta"], "+.2f"), _num(flips and flips["flipped_share"], ".1%")]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## multi mAP change per language", "",
+              "| perturbation | " + " | ".join(_languages(reports)) + " |", "|---|" + "---|" * len(_languages(reports))]
+    for name, rep in reports.items():
+        multi = rep["per_language"].get("multi", {})
+        vals = [multi.get(lang, {}).get("map", {}).get("delta") for lang in _languages(reports)]
+        lines.append(f"| {name} | " + " | ".join(_num(v, "+.3f") for v in vals) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _num(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _languages(reports: dict[str, dict]) -> list[str]:
+    return sorted({lang for rep in reports.values() for lang in rep["per_language"].get("multi", {})})
+
+
+def _evaluate_all(args) -> tuple[Path, list[Path]]:
+    """Clean + one evaluation per --perturb, in-process, candidate embeddings cached once."""
+    from mixlingual.encoder import BiEncoder
+    from mixlingual.evaluate import evaluate_collection
+    from mixlingual.evaluate_cli import load_benchmark
+
+    specs = [parse_perturb_spec(s) for s in args.perturb]   # fail on a bad spec before any work
+    langs = args.langs.split(",") if args.langs else None
+    collection = load_benchmark(args.benchmark, args.data, candidate="sentence", langs=langs)
+    encoder = BiEncoder.from_pretrained(args.model)
+    folders = []
+    for name, rate in [(None, 0.0), *specs]:
+        folder = args.out / ("clean" if name is None else f"{name}-{rate:g}")
+        folders.append(folder)
+        if (folder / "metrics.json").exists():
+            continue
+        coll = collection if name is None else perturb_collection(collection, name, rate, seed=args.perturb_seed)
+        if name is not None:
+            write_atomic(folder / "perturbation.json", json.dumps(coll.meta["perturbation"], indent=2))
+        evaluate_collection(encoder, coll, langs=langs, out_dir=folder, cache_dir=args.out / "cache")
+    return folders[0], folders[1:]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.clean:
+        clean, perturbed = args.clean, args.perturbed
+    elif args.model and args.benchmark and args.perturb:
+        clean, perturbed = _evaluate_all(args)
+    else:
+        raise ConfigError("give --model, --benchmark, --data and --perturb, or --clean and --perturbed folders")
+    if not perturbed:
+        raise ConfigError("nothing to compare: no perturbed evaluation")
+    reports = {p.name: compare_folders(clean, p) for p in perturbed}
+    write_atomic(args.out / "robustness.json", json.dumps(reports, indent=2))
+    write_atomic(args.out / "robustness.md", render_markdown(reports))
+    print(render_markdown(reports))
+    return 0
