@@ -59,6 +59,9 @@ def test_topk_lists_and_faiss_agree():
     np.testing.assert_array_equal(ivf_ids, ids)
     res = score_relevant(q, c, Relevance.from_lists(rel), block_starts=[0, 120], block_topk=5)
     np.testing.assert_array_equal(res.block_topk_ids[:, 1], 120 + np.argsort(-scores[:, 120:], 1)[:, :5])
+    small_last = score_relevant(q, c, Relevance.from_lists(rel), block_starts=[0, 196], block_topk=6)
+    np.testing.assert_array_equal(small_last.block_topk_ids[:, 1, 4:], -1)  # a block of 4 pads with -1
+    assert set(small_last.block_topk_ids[0, 1, :4]) == {196, 197, 198, 199}
     with pytest.raises(ValueError):
         score_relevant(q, c, Relevance.from_lists(rel), block_starts=[3])
 

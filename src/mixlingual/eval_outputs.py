@@ -86,7 +86,8 @@ class EvalOutputs:
                     continue
                 ids, scores = res.block_topk_ids[i, b, :depth], res.block_topk_scores[i, b, :depth]
                 self._files[f"runs/{setting}.trec"].writelines(
-                    f"{qid} Q0 {cand_ids[c]} {r} {s:.6f} {tag}\n" for r, (c, s) in enumerate(zip(ids, scores), 1))
+                    f"{qid} Q0 {cand_ids[c]} {r} {s:.6f} {tag}\n"
+                    for r, (c, s) in enumerate(zip(ids, scores), 1) if c >= 0)  # -1: block exhausted
             if "multi" in self.settings:
                 per_query.write(self._per_query_line("multi", q, "all", multi_values, i))
                 self._files["qrels/multi.qrels"].writelines(f"{q.id} 0 {cand_ids[c]} 1\n" for c in rel)

@@ -51,7 +51,7 @@ class ScoringResult:
     block_ranks: np.ndarray           # (n_entries,) 1-based rank within the entry's block
     topk_ids: np.ndarray | None = None        # (nq, k) pool-wide, best first
     topk_scores: np.ndarray | None = None
-    block_topk_ids: np.ndarray | None = None  # (nq, n_blocks, k) per block, global ids
+    block_topk_ids: np.ndarray | None = None  # (nq, n_blocks, k) per block, global ids (-1: none)
     block_topk_scores: np.ndarray | None = None
 
 
@@ -91,9 +91,10 @@ def score_relevant(queries: np.ndarray, candidates: np.ndarray, relevance: Relev
         out.topk_ids = np.zeros((n_q, min(topk, n_c)), np.int64)
         out.topk_scores = np.zeros((n_q, min(topk, n_c)), np.float32)
     if block_topk:
-        width = min(block_topk, int((ends - starts).min()))
-        out.block_topk_ids = np.zeros((n_q, len(starts), width), np.int64)
-        out.block_topk_scores = np.zeros((n_q, len(starts), width), np.float32)
+        # blocks smaller than the depth are padded with id -1 and score -inf
+        width = min(block_topk, int((ends - starts).max()))
+        out.block_topk_ids = np.full((n_q, len(starts), width), -1, np.int64)
+        out.block_topk_scores = np.full((n_q, len(starts), width), -np.inf, np.float32)
     chunk = max(1, int(max_chunk_bytes // (4 * n_c)))
     for a in range(0, n_q, chunk):
         b = min(a + chunk, n_q)
@@ -104,7 +105,8 @@ def score_relevant(queries: np.ndarray, candidates: np.ndarray, relevance: Relev
         if block_topk:
             for j, (s, e) in enumerate(zip(starts, ends)):
                 ids, sc = _sorted_topk(scores[:, s:e], out.block_topk_ids.shape[2])
-                out.block_topk_ids[a:b, j], out.block_topk_scores[a:b, j] = ids + s, sc
+                out.block_topk_ids[a:b, j, :ids.shape[1]] = ids + s
+                out.block_topk_scores[a:b, j, :ids.shape[1]] = sc
     return out
 
 
