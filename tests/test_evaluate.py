@@ -92,6 +92,8 @@ def test_bad_input_is_named():
         evaluate_collection(TableEncoder(), tiny_collection(), settings=["bilingual"])
     with pytest.raises(DataError, match="empty"):
         evaluate_collection(TableEncoder(), Collection("void", [], []))
+    with pytest.raises(DataError, match="no candidate .* has a context"):
+        evaluate_collection(TableEncoder(), tiny_collection(), candidate="sentence+context")
     coll = tiny_collection()
     coll.candidates.append(Candidate("c-en-1", "en", "c en 2"))
     with pytest.raises(DataError, match="duplicate candidate id 'c-en-1'"):

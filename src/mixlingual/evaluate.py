@@ -94,6 +94,11 @@ def evaluate_collection(encoder, collection: Collection, *, settings=SETTINGS, l
     if not queries or not cands:
         raise DataError(f"collection '{collection.name}' has no queries or no candidates in {languages}")
 
+    without_context = sum(not c.context for c in cands) if candidate == "sentence+context" else 0
+    if without_context == len(cands):
+        raise DataError(f"candidate='sentence+context' but no candidate of collection '{collection.name}' "
+                        "has a context (load the collection with candidate='sentence+context')")
+
     started = time.perf_counter()
     q_vecs = _encode(encoder, [q.text for q in queries], "query", cache_dir, batch_size, show_progress)
     c_vecs = _encode(encoder, [candidate_text(c, candidate) for c in cands], "passage", cache_dir,
@@ -127,7 +132,8 @@ def evaluate_collection(encoder, collection: Collection, *, settings=SETTINGS, l
     result = {"model": getattr(encoder, "name", "model"), "fingerprint": encoder.fingerprint(),
               "collection": collection.name, "langs": languages, "candidate": candidate,
               "tie_rule": metrics.TIE_RULE, **result,
-              "counts": _counts(queries, cands, query_langs, cand_langs, settings, per_pair, per_multi),
+              "counts": {**_counts(queries, cands, query_langs, cand_langs, settings, per_pair, per_multi),
+                         "candidates_without_context": without_context},
               "timing_s": {"encode": round(encoded - started, 3), "score": round(scored - encoded, 3)}}
     if outputs:
         outputs.finish(result)
