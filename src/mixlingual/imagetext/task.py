@@ -43,6 +43,9 @@ class ImageTextOptions:
     image_size: int = 64
     widths: list = field(default_factory=lambda: [32, 64, 128, 192])  # conv tower stage widths
     embed_dim: int = 128
+    text_tower: str = "pretrained"     # pretrained (model.name) | scratch (small BERT built from the captions)
+    scratch_hidden: int = 64           # scratch text tower: hidden size and layers
+    scratch_layers: int = 2
     freeze_text: bool = True
     text_head: str = "mlp"             # linear | mlp
     caption_kind: str = "query"        # text-tower prefix for captions
@@ -64,6 +67,10 @@ class ImageTextOptions:
         for key in raw.get("momentum", {}) or {}:
             if key not in {f.name for f in dataclasses.fields(MomentumConfig)}:
                 raise ConfigError(f"unknown config key 'imagetext.momentum.{key}'")
+        if options.text_tower not in ("pretrained", "scratch"):
+            raise ConfigError(f"imagetext.text_tower: expected pretrained | scratch, got '{options.text_tower}'")
+        if options.text_tower == "scratch" and options.freeze_text:
+            raise ConfigError("imagetext.freeze_text: a scratch text tower must be trained (set freeze_text: false)")
         if options.caption_variants not in ("random", "first"):
             raise ConfigError(f"imagetext.caption_variants: expected random | first, got '{options.caption_variants}'")
         if options.xy_weight < 0 or options.xy_image_weight < 0:
@@ -121,7 +128,7 @@ class ImageTextTask:
     # ----- model ------------------------------------------------------------------------
     def build_model(self, device: torch.device) -> nn.Module:
         loss = self.config.loss
-        config = self.options.model_config(self.config.model.name, loss.temperature, loss.learnable_temperature)
+        config = self.options.model_config(self._text_model_name(), loss.temperature, loss.learnable_temperature)
         self.model = ImageTextModel.build(config).to(device)
         parts = {"model": self.model}
         if self.momentum_config.enabled:
@@ -136,6 +143,19 @@ class ImageTextTask:
         module = nn.ModuleDict(parts)
         module.train()
         return module
+
+    def _text_model_name(self) -> str:
+        """model.name, or a scratch caption tower written under output.dir (same seed, same weights)."""
+        if self.options.text_tower == "pretrained":
+            return self.config.model.name
+        from pathlib import Path
+
+        from mixlingual.imagetext.text_tower import make_caption_text_tower
+
+        texts = [c for it in self.image_items for caps in it.captions.values() for c in caps]
+        return make_caption_text_tower(Path(self.config.output.dir) / "caption_tower_init", texts,
+                                       hidden_size=self.options.scratch_hidden, layers=self.options.scratch_layers,
+                                       seed=self.config.train.seed)
 
     def _caption(self, pair_index: int, item, lang: str, step: int, side: int) -> str:
         captions = item.captions[lang]
