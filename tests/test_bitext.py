@@ -69,3 +69,17 @@ def test_bad_options_and_conflicting_duplicates(tmp_path):
         evaluate_bitext(GroupOracleEncoder(), col, pool_size=3)
     col.queries[0].text = "something else"
     assert sentence_table(col)[1] == 1
+
+
+@pytest.mark.slow
+def test_evaluate_cli_dispatches_bitext_benchmarks(tmp_path, capsys):
+    from helpers_models import make_tiny_model_dir
+    from mixlingual.cli import main
+
+    model = make_tiny_model_dir(tmp_path / "tiny")
+    root = make_sib_dir(tmp_path / "sib")
+    assert main(["evaluate", "--model", model, "--benchmark", "sib200-bitext", "--data", str(root),
+                 "--out", str(tmp_path / "out")]) == 0
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["pivot"] == "eng_Latn" and set(saved["per_language"]) == {"deu_Latn", "fra_Latn", "zul_Latn"}
+    assert "xx->pivot" in capsys.readouterr().out

@@ -16,6 +16,9 @@ import logging
 import os
 import time
 
+# benchmarks evaluated as bitext retrieval (mixlingual.experiments.bitext), not mono/cross/multi
+BITEXT_BENCHMARKS = ("sib200-bitext", "ntrex-bitext", "tatoeba")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mixlingual.data import registry
@@ -81,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
 
         collection = perturb_collection(collection, *parse_perturb_spec(args.perturb), seed=args.perturb_seed)
     encoder = _load_encoder(args)
+    if args.benchmark in BITEXT_BENCHMARKS:
+        from mixlingual.experiments.bitext_report import evaluate_and_report
+
+        return evaluate_and_report(encoder, collection, args.out, batch_size=args.batch_size)
     started = time.perf_counter()
     metrics = evaluate_collection(encoder, collection, settings=args.settings, langs=langs, out_dir=args.out,
                                   cache_dir=args.cache_dir, candidate=args.candidate,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from mixlingual.experiments.bitext import GROUPINGS, PAIR_METRICS, write_json_atomic, write_text_atomic
@@ -85,6 +86,17 @@ def write_bitext_report(result: dict, out_dir: Path) -> None:
     plot_groups(result, out_dir / "bitext_groups.png")
 
 
+def evaluate_and_report(encoder, collection, out_dir, **options) -> int:
+    """Evaluate, write the report files into `out_dir` and print the summary (CLI entry points)."""
+    from mixlingual.experiments.bitext import evaluate_bitext
+
+    started = time.perf_counter()
+    result = evaluate_bitext(encoder, collection, out_dir=out_dir, **options)
+    print(markdown(result).split("\n## By script")[0])
+    print(f"{time.perf_counter() - started:.0f}s; wrote {Path(out_dir) / 'metrics.json'} and bitext.md")
+    return 0
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model name or folder (BiEncoder.from_pretrained)")
     parser.add_argument("--benchmark", required=True, choices=["sib200-bitext", "ntrex-bitext", "tatoeba"])
@@ -103,18 +115,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mixlingual.data.registry import load_collection
     from mixlingual.encoder import BiEncoder
-    from mixlingual.experiments.bitext import evaluate_bitext
-
     load_opts = {k: v for k, v in (("split", args.split), ("langs", args.langs),
                                     ("max_sentences", args.max_sentences)) if v is not None}
     collection = load_collection(args.benchmark, args.data, **load_opts)
     overrides = {"precision": args.precision} if args.precision else {}
     encoder = BiEncoder.from_pretrained(args.model, **overrides)
-    result = evaluate_bitext(encoder, collection, out_dir=args.out, batch_size=args.batch_size,
-                             pool_sentences=args.pool_sentences, pool_langs=args.pool_langs,
-                             trained_langs=[x for x in args.trained_langs.split(",") if x])
-    print(markdown(result).split("\n## By script")[0])
-    return 0
+    return evaluate_and_report(encoder, collection, args.out, batch_size=args.batch_size,
+                               pool_sentences=args.pool_sentences, pool_langs=args.pool_langs,
+                               trained_langs=[x for x in args.trained_langs.split(",") if x])
 
 
 def main(argv=None) -> int:
