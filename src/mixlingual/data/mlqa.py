@@ -10,6 +10,7 @@ The positive of a language is the sentence of its context that holds the answer
 (`context="sentence"`, default), the whole paragraph (`"paragraph"`), or the sentence with the
 paragraph kept in `item.meta["contexts"]` (`"sentence+paragraph"`). Hard negatives are the other
 sentences of the same paragraph (`negatives=True`, at most `max_negatives` per language).
+Sentences are split by `mixlingual.data.sentences` (`splitter`, default ICU as in LAReQA).
 Answers with empty text or an offset outside the context cannot locate a sentence. This is
 the case for EVERY answer of the MLQA test files distributed with XTREME (answers blanked), so
 by default (`on_missing_answer="paragraph"`) such a language gets its whole paragraph as the
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from mixlingual.data.records import ParallelItem
 from mixlingual.data.report import ItemList, LoadReport
-from mixlingual.data.sentences import sentence_index_at, sentence_spans
+from mixlingual.data.sentences import cached_sentence_spans, default_splitter, sentence_index_at
 from mixlingual.data.squad import read_squad
 from mixlingual.errors import DataError
 
@@ -83,7 +84,7 @@ def answer_sentence(context: str, lang: str, start, text: str, splitter: str, re
         return None
     if context[start:start + len(text)] != text:
         report.note("answers_with_text_not_at_offset")
-    spans = sentence_spans(context, lang, splitter)
+    spans = cached_sentence_spans(context, lang, splitter)
     index = sentence_index_at(spans, start)
     if index is None:
         report.note("answers_outside_any_sentence")
@@ -92,7 +93,7 @@ def answer_sentence(context: str, lang: str, start, text: str, splitter: str, re
 
 
 def load_parallel(path, *, split: str = "test", context: str = "sentence", negatives: bool = True,
-                  max_negatives: int | None = None, splitter: str = "sentencex",
+                  max_negatives: int | None = None, splitter: str | None = None,
                   langs: list[str] | None = None, on_missing_answer: str = "paragraph") -> ItemList:
     """Parallel items from MLQA (see the module docstring for every option)."""
     if context not in CONTEXT_MODES:
@@ -102,6 +103,7 @@ def load_parallel(path, *, split: str = "test", context: str = "sentence", negat
                         field="on_missing_answer")
     if path is None:
         raise DataError("the mlqa dataset needs a path (dataset root, split folder or file)")
+    splitter = splitter or default_splitter()
     report = LoadReport(source=str(path))
     files = [f for f in find_files(path, split) if langs is None or (f[1] in langs or f[2] in langs)]
     items = ItemList(report=report)
