@@ -18,7 +18,7 @@ LANGS = ("de", "en", "es")
 
 
 def write_tiny_parallel(path: Path, n_items: int = 48, seed: int = 0) -> Path:
-    """Items in de/en/es whose texts are random words the tiny tokenizer knows; 3 negatives each."""
+    """Items in de/en/es whose texts are random words the tiny tokenizer knows; 3 negatives (or none)."""
     rnd = random.Random(seed)
 
     def text(n):
@@ -29,7 +29,8 @@ def write_tiny_parallel(path: Path, n_items: int = 48, seed: int = 0) -> Path:
         langs = LANGS if i % 4 else LANGS[:2]  # some items lack Spanish
         items.append(ParallelItem(id=f"i{i}", queries={x: text(5) for x in langs},
                                   positives={x: text(12) for x in langs},
-                                  negatives={x: [text(12) for _ in range(3)] for x in langs}))
+                                  # every 5th item has no negatives: ranks hold unequal numbers
+                                  negatives={} if i % 5 == 0 else {x: [text(12) for _ in range(3)] for x in langs}))
     write_parallel(items, path)
     return path
 

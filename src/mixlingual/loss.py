@@ -5,8 +5,9 @@ the loss of query i is the cross-entropy of softmax(cos(q_i, P) / tau) against c
 every other positive of the batch and every hard negative is a negative for q_i.
 
 Under DDP (torch.distributed initialized, world size > 1) the passages of every rank are
-gathered with `torch.distributed.nn.functional.all_gather`, which keeps gradients flowing back
-to the rank that produced them, so each query competes against the global batch; the labels
+gathered with an all_gather whose backward sums the gradients of every rank's loss and hands
+each rank the part for its own passages (what `torch.distributed.nn.functional.all_gather`
+does, written out because that function is deprecated), so each query competes against the global batch; the labels
 are offset by this rank's position. Each rank averages over its own queries; averaging the
 gradients across ranks (as the training loop does) then gives the mean over the global batch.
 """
@@ -27,11 +28,27 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
-def gather_with_grad(x: torch.Tensor) -> list[torch.Tensor]:
-    """All ranks' `x` (same shape on every rank), with gradients back to each owner."""
-    from torch.distributed.nn.functional import all_gather
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums every rank's gradient for this rank's slice (a reduce-scatter)."""
 
-    return list(all_gather(x.contiguous()))
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        rank, world = _distributed()
+        parts = [torch.empty_like(x) for _ in range(world)]
+        torch.distributed.all_gather(parts, x.contiguous())
+        ctx.rank, ctx.rows = rank, x.shape[0]
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        torch.distributed.all_reduce(grad)  # every rank's loss depends on this rank's rows
+        return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows]
+
+
+def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """All ranks' `x` (same shape on every rank) concatenated, with gradients back to each owner."""
+    return _GatherWithGrad.apply(x)
 
 
 def gather_ragged_with_grad(x: torch.Tensor) -> torch.Tensor:
@@ -43,8 +60,10 @@ def gather_ragged_with_grad(x: torch.Tensor) -> torch.Tensor:
     counts = [torch.zeros_like(count) for _ in range(_distributed()[1])]
     torch.distributed.all_gather(counts, count)
     counts = [int(c) for c in counts]
+    if max(counts) == 0:
+        return x
     padded = F.pad(x, (0, 0, 0, max(counts) - x.shape[0]))
-    parts = gather_with_grad(padded)
+    parts = gather_with_grad(padded).split(max(counts))
     return torch.cat([part[:n] for part, n in zip(parts, counts)])
 
 
@@ -90,7 +109,7 @@ class InfoNCELoss(nn.Module):
             hard_negatives = positives.new_zeros((0, positives.shape[-1]))
         rank, world = _distributed()
         if self.gather and world > 1:
-            all_positives = torch.cat(gather_with_grad(positives))
+            all_positives = gather_with_grad(positives)
             all_negatives = gather_ragged_with_grad(hard_negatives)
             offset = rank * queries.shape[0]
         else:
