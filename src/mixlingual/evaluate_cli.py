@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     if args.benchmark in BITEXT_BENCHMARKS:
         from mixlingual.experiments.bitext_report import evaluate_and_report
 
-        return evaluate_and_report(encoder, collection, args.out, batch_size=args.batch_size)
+        return evaluate_and_report(encoder, collection, args.out, batch_size=args.batch_size,
+                                   cache_dir=args.cache_dir)
     started = time.perf_counter()
     metrics = evaluate_collection(encoder, collection, settings=args.settings, langs=langs, out_dir=args.out,
                                   cache_dir=args.cache_dir, candidate=args.candidate,

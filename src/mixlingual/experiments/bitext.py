@@ -51,6 +51,7 @@ class BitextOptions:
     seed: int = 0
     trained_langs: list[str] = field(default_factory=list)  # fine-tuning languages (for "seen")
     pretraining: str = "xlmr"          # key of languages.PRETRAINING
+    cache_dir: str | None = None       # on-disk embedding cache (mixlingual.embedding_cache)
 
 
 def sentence_table(collection: Collection) -> tuple[dict[str, dict[str, str]], int]:
@@ -83,13 +84,22 @@ def find_pivot(codes, pivot: str) -> str:
 def _embed(encoder, table, langs, options) -> dict[str, dict[str, np.ndarray]]:
     """Embeddings per (lang, group), encoding all sentences in one call (the encoder batches)."""
     keys = [(lang, g) for lang in langs for g in table[lang]]
-    vectors = encoder.encode([table[lang][g] for lang, g in keys], kind=options.kind,
-                             batch_size=options.batch_size)
+    vectors = encode_texts(encoder, [table[lang][g] for lang, g in keys], options.kind,
+                           options.batch_size, options.cache_dir)
     vectors = np.asarray(vectors, dtype=np.float32)
     out: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
     for (lang, g), vec in zip(keys, vectors):
         out[lang][g] = vec
     return dict(out)
+
+
+def encode_texts(encoder, texts: list[str], kind: str, batch_size: int, cache_dir=None) -> np.ndarray:
+    """`encoder.encode`, through the on-disk embedding cache when `cache_dir` is given."""
+    if cache_dir is None:
+        return np.asarray(encoder.encode(texts, kind=kind, batch_size=batch_size), dtype=np.float32)
+    from mixlingual.embedding_cache import encode_cached
+
+    return encode_cached(encoder, texts, kind, cache_dir=cache_dir, batch_size=batch_size)
 
 
 def _pair_metrics(src: np.ndarray, tgt: np.ndarray) -> dict[str, float]:

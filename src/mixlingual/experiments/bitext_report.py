@@ -109,18 +109,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trained-langs", default="", help="fine-tuning languages, e.g. ar,de,es,hi,vi,zh")
     parser.add_argument("--precision", default=None, help="encoder precision override (bf16|fp32|auto)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--cache-dir", default=None, help="embedding cache folder")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", required=True, help="output folder")
 
 
 def run(args: argparse.Namespace) -> int:
     from mixlingual.data.registry import load_collection
     from mixlingual.encoder import BiEncoder
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     load_opts = {k: v for k, v in (("split", args.split), ("langs", args.langs),
                                     ("max_sentences", args.max_sentences)) if v is not None}
     collection = load_collection(args.benchmark, args.data, **load_opts)
     overrides = {"precision": args.precision} if args.precision else {}
     encoder = BiEncoder.from_pretrained(args.model, **overrides)
-    return evaluate_and_report(encoder, collection, args.out, batch_size=args.batch_size,
+    return evaluate_and_report(encoder, collection, args.out, batch_size=args.batch_size, cache_dir=args.cache_dir,
                                pool_sentences=args.pool_sentences, pool_langs=args.pool_langs,
                                trained_langs=[x for x in args.trained_langs.split(",") if x])
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from mixlingual import languages as lang_table
 from mixlingual.errors import ConfigError
-from mixlingual.experiments.bitext import write_json_atomic, write_text_atomic
+from mixlingual.experiments.bitext import encode_texts, write_json_atomic, write_text_atomic
 from mixlingual.experiments.probe_tasks import TASKS, ProbeData
 
 METRICS = ("accuracy", "macro_f1")
@@ -43,6 +43,7 @@ class ProbeConfig:
     kind: str = "query"            # encoder side (E5: "query: " for symmetric / classification use)
     trained_langs: list[str] = field(default_factory=list)
     pretraining: str = "xlmr"
+    cache_dir: str | None = None   # on-disk embedding cache (shared with bitext runs of the same model)
 
 
 def pair_features(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -55,9 +56,9 @@ def featurize(encoder, examples: list, config: ProbeConfig) -> np.ndarray:
     if not examples:
         return np.zeros((0, 0), np.float32)
     if not isinstance(examples[0], tuple):
-        return np.asarray(encoder.encode(list(examples), kind=config.kind, batch_size=config.batch_size), np.float32)
+        return encode_texts(encoder, list(examples), config.kind, config.batch_size, config.cache_dir)
     unique = list(dict.fromkeys(t for pair in examples for t in pair))
-    vectors = np.asarray(encoder.encode(unique, kind=config.kind, batch_size=config.batch_size), np.float32)
+    vectors = encode_texts(encoder, unique, config.kind, config.batch_size, config.cache_dir)
     row = {text: i for i, text in enumerate(unique)}
     return pair_features(vectors[[row[p] for p, _ in examples]], vectors[[row[h] for _, h in examples]])
 
@@ -176,19 +177,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trained-langs", default="", help="fine-tuning languages, for the seen/unseen grouping")
     parser.add_argument("--precision", default=None, help="encoder precision override (bf16|fp32|auto)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--cache-dir", default=None, help="embedding cache folder (shared with evaluate)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
 
 def run(args: argparse.Namespace) -> int:
     from mixlingual.encoder import BiEncoder
     from mixlingual.experiments.probe_tasks import load_sib200_topic, load_xnli
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     path = Path(args.data) if args.data else default_data_dir(args.task)
     if args.task == "xnli":
         data = load_xnli(path, args.langs, train_fraction=args.train_fraction, seed=args.seed)
     else:
         data = load_sib200_topic(path, args.langs)
     encoder = BiEncoder.from_pretrained(args.model, **({"precision": args.precision} if args.precision else {}))
-    config = ProbeConfig(C=args.C, seed=args.seed, batch_size=args.batch_size,
+    config = ProbeConfig(C=args.C, seed=args.seed, batch_size=args.batch_size, cache_dir=args.cache_dir,
                          trained_langs=[x for x in args.trained_langs.split(",") if x])
     result = run_probe(encoder, data, config)
     write_probe_report(result, args.out)
