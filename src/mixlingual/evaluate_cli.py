@@ -25,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--model", required=True,
                         help="model name: embedded:multilingual-e5-small, a Hugging Face id or a folder")
-    parser.add_argument("--benchmark", required=True, choices=registry.names(), metavar="NAME",
-                        help=f"collection from the dataset registry: {', '.join(registry.names())}")
+    parser.add_argument("--benchmark", required=True, choices=registry.names() + ["image-text"], metavar="NAME",
+                        help=f"collection from the dataset registry: {', '.join(registry.names())}; "
+                             f"or image-text (image-caption retrieval, see docs/image_text.md)")
     parser.add_argument("--data", help="path of the benchmark data (folder or file)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--langs", nargs="+", help="languages to evaluate (default: all of the collection); "
@@ -47,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--perturb", metavar="NAME:RATE", help="perturb the queries first (robustness), e.g. "
                         "typo:0.1; see mixlingual.experiments.perturb (writes DIR/perturbation.json)")
     parser.add_argument("--perturb-seed", type=int, default=0, help="seed of --perturb")
+    from mixlingual.imagetext.cli import add_evaluate_arguments
+
+    add_evaluate_arguments(parser)
 
 
 def _split_langs(values) -> list[str] | None:
@@ -73,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
     from mixlingual.report import render_report, text_summary
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.benchmark == "image-text":
+        from mixlingual.imagetext.cli import run_evaluate
+
+        return run_evaluate(args)
     if args.threads:
         import torch
 
