@@ -205,10 +205,10 @@ def evaluate_bitext(encoder, collection: Collection, pivot: str = "eng", *, out_
         "collection": collection.name, "pivot": pivot_code, "options": asdict(opts),
         "encoder": getattr(encoder, "name", type(encoder).__name__), "duplicate_conflicts": conflicts,
         "settings": {
-            "xx->pivot": {k: M.macro_mean({l: v[f"xx->pivot {k}"] for l, v in per_language.items()}) for k in PAIR_METRICS},
-            "pivot->xx": {k: M.macro_mean({l: v[f"pivot->xx {k}"] for l, v in per_language.items()}) for k in PAIR_METRICS},
-            "multi": pool.get("summary", {}),
-        },
+            direction: {k: M.macro_mean({lang: v[f"{direction} {k}"] for lang, v in per_language.items()})
+                        for k in PAIR_METRICS}
+            for direction in ("xx->pivot", "pivot->xx")
+        } | {"multi": pool.get("summary", {})},
         "per_language": per_language,
         "groups": _summaries(per_language, opts),
     }

@@ -110,14 +110,17 @@ def run_probe(encoder, data: ProbeData, config: ProbeConfig | None = None) -> di
 def markdown(result: dict) -> str:
     """Summary, group tables and per-language rows (sorted by resource level, then accuracy)."""
     pct = lambda x: "-" if x is None else f"{100 * x:.1f}"  # noqa: E731
-    s = result["summary"]
+    pivot, zero_shot = result["summary"]["pivot"], result["summary"]["zero_shot_mean"]
+    n_zero_shot = sum(lang != result["pivot"] for lang in result["per_language"])
     lines = [f"# Probe {result['task']} (train: {result['pivot']} only; encoder {result['encoder']})", "",
-             f"- {result['pivot']} (in-language): accuracy {pct(s['pivot']['accuracy'])}, macro-F1 {pct(s['pivot']['macro_f1'])}",
-             f"- zero-shot mean over {len(result['per_language']) - bool(s['pivot']['accuracy'] is not None)} languages: "
-             f"accuracy {pct(s['zero_shot_mean']['accuracy'])}, macro-F1 {pct(s['zero_shot_mean']['macro_f1'])}"]
+             f"- {result['pivot']} (in-language): accuracy {pct(pivot['accuracy'])}, "
+             f"macro-F1 {pct(pivot['macro_f1'])}",
+             f"- zero-shot mean over {n_zero_shot} languages: accuracy {pct(zero_shot['accuracy'])}, "
+             f"macro-F1 {pct(zero_shot['macro_f1'])}"]
     for by, groups in result["groups"].items():
         lines += ["", f"## By {by}", "", "| group | languages | accuracy | macro-F1 |", "|---|---|---|---|"]
-        lines += [f"| {g} | {v['n_languages']} | {pct(v['accuracy'])} | {pct(v['macro_f1'])} |" for g, v in groups.items()]
+        lines += [f"| {g} | {v['n_languages']} | {pct(v['accuracy'])} | {pct(v['macro_f1'])} |"
+                  for g, v in groups.items()]
     lines += ["", "## Per language", "", "| lang | name | script | resource | seen | n | accuracy | macro-F1 |",
               "|---|---|---|---|---|---|---|---|"]
     order = {"high": 0, "low": 1}
