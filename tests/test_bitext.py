@@ -83,3 +83,18 @@ def test_evaluate_cli_dispatches_bitext_benchmarks(tmp_path, capsys):
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert saved["pivot"] == "eng_Latn" and set(saved["per_language"]) == {"deu_Latn", "fra_Latn", "zul_Latn"}
     assert "xx->pivot" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_bitext_cli_options_reach_the_evaluation(tmp_path):
+    from helpers_models import make_tiny_model_dir
+    from mixlingual.experiments import bitext_report
+
+    model = make_tiny_model_dir(tmp_path / "tiny")
+    root = make_ntrex_dir(tmp_path / "ntrex")
+    assert bitext_report.main(["--model", model, "--benchmark", "ntrex-bitext", "--data", str(root),
+                               "--langs", "eng,deu", "--pool-sentences", "2", "--trained-langs", "de",
+                               "--out", str(tmp_path / "out")]) == 0
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert list(saved["per_language"]) == ["deu"] and saved["per_language"]["deu"]["seen"] == "trained"
+    assert saved["settings"]["multi"]["pool_sentences"] == 2
