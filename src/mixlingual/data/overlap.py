@@ -1,0 +1,104 @@
+"""Train/eval leak check: which evaluation texts also occur in the training data.
+
+Two levels: exact (identical strings) and normalized (NFKC, casefold, punctuation and symbols
+removed, whitespace collapsed: "Hello, World!" == "hello world"). Queries are compared with
+training queries, candidates with training passages (positives and negatives). The training
+loop calls `check_overlap`, which warns loudly or, with `refuse=True`, raises `DataError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+import warnings
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from mixlingual.data.records import Collection, ParallelItem
+from mixlingual.errors import DataError
+
+logger = logging.getLogger("mixlingual.data")
+MAX_EXAMPLES = 5
+
+
+def normalize_text(text: str) -> str:
+    """NFKC + casefold, punctuation/symbols dropped, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    kept = "".join(" " if unicodedata.category(ch)[0] in "PSZC" else ch for ch in text)
+    return " ".join(kept.split())
+
+
+@dataclass
+class KindOverlap:
+    """Overlap of one kind of text (queries or passages)."""
+
+    evaluated: int = 0
+    exact: int = 0
+    normalized: int = 0  # includes the exact matches
+    per_language: Counter = field(default_factory=Counter)  # eval language -> normalized matches
+    examples: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"evaluated": self.evaluated, "exact": self.exact, "normalized": self.normalized,
+                "per_language": dict(self.per_language), "examples": self.examples}
+
+
+@dataclass
+class OverlapReport:
+    queries: KindOverlap
+    passages: KindOverlap
+
+    @property
+    def any(self) -> bool:
+        return bool(self.queries.normalized or self.passages.normalized)
+
+    def summary(self) -> str:
+        return (f"overlap train/eval: queries exact {self.queries.exact}, normalized {self.queries.normalized} "
+                f"of {self.queries.evaluated}; passages exact {self.passages.exact}, normalized "
+                f"{self.passages.normalized} of {self.passages.evaluated}")
+
+    def to_dict(self) -> dict:
+        return {"queries": self.queries.to_dict(), "passages": self.passages.to_dict()}
+
+
+def _compare(train_texts: Iterable[str], eval_texts: Iterable[tuple[str, str]]) -> KindOverlap:
+    exact_set, normal_set = set(), set()
+    for text in train_texts:
+        exact_set.add(text)
+        normal_set.add(normalize_text(text))
+    normal_set.discard("")
+    result = KindOverlap()
+    for lang, text in eval_texts:
+        result.evaluated += 1
+        if text in exact_set:
+            result.exact += 1
+        if normalize_text(text) in normal_set:
+            result.normalized += 1
+            result.per_language[lang] += 1
+            if len(result.examples) < MAX_EXAMPLES:
+                result.examples.append(f"[{lang}] {text[:120]}")
+    return result
+
+
+def find_overlap(items: Iterable[ParallelItem], collection: Collection) -> OverlapReport:
+    """Exact and normalized overlap between training items and an evaluation collection."""
+    items = list(items)
+    train_queries = (t for i in items for t in i.queries.values())
+    train_passages = (t for i in items for t in [*i.positives.values(), *(n for v in i.negatives.values() for n in v)])
+    return OverlapReport(
+        queries=_compare(train_queries, ((q.lang, q.text) for q in collection.queries)),
+        passages=_compare(train_passages, ((c.lang, c.text) for c in collection.candidates)))
+
+
+def check_overlap(items: Iterable[ParallelItem], collection: Collection, *, refuse: bool = False) -> OverlapReport:
+    """`find_overlap`, then warn loudly about any leak (or raise `DataError` when `refuse`)."""
+    report = find_overlap(items, collection)
+    if report.any:
+        message = f"TRAIN/EVAL LEAK in '{collection.name}': {report.summary()}; examples: " + \
+            " | ".join(report.queries.examples[:2] + report.passages.examples[:2])
+        if refuse:
+            raise DataError(message + " (refusing: pass allow_overlap / refuse=False to go on)")
+        logger.warning(message)
+        warnings.warn(message, stacklevel=2)
+    return report
