@@ -98,3 +98,27 @@ def test_bitext_cli_options_reach_the_evaluation(tmp_path):
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert list(saved["per_language"]) == ["deu"] and saved["per_language"]["deu"]["seen"] == "trained"
     assert saved["settings"]["multi"]["pool_sentences"] == 2
+
+
+def test_max_sentences_cuts_every_language_and_the_pivot(tmp_path):
+    col = sib200.load_collection(make_sib_dir(tmp_path / "sib"))
+    result = evaluate_bitext(GroupOracleEncoder(), col, max_sentences=2, pool_sentences=5)
+    assert {v["n"] for v in result["per_language"].values()} == {2}
+    assert result["settings"]["multi"]["pool_sentences"] == 2
+    with pytest.raises(ConfigError, match="max_sentences"):
+        evaluate_bitext(GroupOracleEncoder(), col, max_sentences=0)
+
+
+@pytest.mark.shared_data
+def test_tatoeba_pairs_score_against_their_own_english_sides():
+    from bitext_fixtures import shared_data_dir
+    from mixlingual.data import registry
+
+    root = shared_data_dir() / "tatoeba"
+    if not root.is_dir():
+        pytest.skip(f"shared data absent: {root}")
+    col = registry.load_collection("tatoeba", root, langs=["deu", "fra"])
+    result = evaluate_bitext(CharNgramEncoder(), col, max_sentences=50)
+    assert result["pivot"] == "eng" and set(result["per_language"]) == {"deu", "fra"}
+    assert result["settings"]["multi"] == {"skipped": "no sentence group is shared by the pooled languages"}
+    assert 0.0 < result["per_language"]["fra"]["xx->pivot acc"] <= 1.0

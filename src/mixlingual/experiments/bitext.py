@@ -52,6 +52,7 @@ class BitextOptions:
     trained_langs: list[str] = field(default_factory=list)  # fine-tuning languages (for "seen")
     pretraining: str = "xlmr"          # key of languages.PRETRAINING
     cache_dir: str | None = None       # on-disk embedding cache (mixlingual.embedding_cache)
+    max_sentences: int | None = None   # per language: the first N sentences shared with the pivot
 
 
 def sentence_table(collection: Collection) -> tuple[dict[str, dict[str, str]], int]:
@@ -79,6 +80,19 @@ def find_pivot(codes, pivot: str) -> str:
     if not matches:
         raise ConfigError(f"pivot: language {pivot!r} is not in the collection (languages: {sorted(codes)[:10]}...)")
     return pivot if pivot in matches else sorted(matches, key=len)[0]
+
+
+def _first_sentences(table, pivot_code, langs, limit: int) -> dict[str, dict[str, str]]:
+    """Each language cut to its first `limit` groups shared with the pivot (collection order);
+    the pivot keeps the union of those groups. Fewer candidates make retrieval easier: results are
+    comparable only between runs with the same limit."""
+    if limit < 1:
+        raise ConfigError(f"max_sentences: expected a positive integer, got {limit}")
+    cut = {lang: {g: t for g, t in table[lang].items() if g in table[pivot_code]} for lang in langs}
+    cut = {lang: dict(list(rows.items())[:limit]) for lang, rows in cut.items()}
+    kept = {g for rows in cut.values() for g in rows}
+    cut[pivot_code] = {g: t for g, t in table[pivot_code].items() if g in kept}
+    return cut
 
 
 def _embed(encoder, table, langs, options) -> dict[str, dict[str, np.ndarray]]:
@@ -179,6 +193,8 @@ def evaluate_bitext(encoder, collection: Collection, pivot: str = "eng", *, out_
     missing = [lang for lang in langs if lang not in table]
     if missing:
         raise ConfigError(f"langs: not in collection {collection.name}: {missing}")
+    if opts.max_sentences is not None:
+        table = _first_sentences(table, pivot_code, langs, opts.max_sentences)
     vectors = _embed(encoder, table, [pivot_code, *langs], opts)
     per_language: dict[str, dict] = {}
     for lang in langs:

@@ -103,7 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset folder (e.g. ../shared/data/sib200)")
     parser.add_argument("--split", default=None, help="sib200: train|dev (default dev)")
     parser.add_argument("--langs", default=None, help="comma-separated collection language codes")
-    parser.add_argument("--max-sentences", type=int, default=None)
+    parser.add_argument("--max-sentences", type=int, default=None,
+                        help="per language: evaluate only the first N sentences (bounds cost; easier task)")
     parser.add_argument("--pool-sentences", type=int, default=100, help="0 disables the multilingual pool")
     parser.add_argument("--pool-langs", type=int, default=None)
     parser.add_argument("--trained-langs", default="", help="fine-tuning languages, e.g. ar,de,es,hi,vi,zh")
@@ -117,16 +118,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mixlingual.data.registry import load_collection
     from mixlingual.encoder import BiEncoder
+
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    load_opts = {k: v for k, v in (("split", args.split), ("langs", args.langs),
-                                    ("max_sentences", args.max_sentences)) if v is not None}
+    load_opts = {"split": args.split} if args.split else {}
+    if args.langs:
+        load_opts["langs"] = [x for x in args.langs.split(",") if x]
     collection = load_collection(args.benchmark, args.data, **load_opts)
     overrides = {"precision": args.precision} if args.precision else {}
     encoder = BiEncoder.from_pretrained(args.model, **overrides)
     return evaluate_and_report(encoder, collection, args.out, batch_size=args.batch_size, cache_dir=args.cache_dir,
+                               max_sentences=args.max_sentences,
                                pool_sentences=args.pool_sentences, pool_langs=args.pool_langs,
                                trained_langs=[x for x in args.trained_langs.split(",") if x])
 
