@@ -48,6 +48,9 @@ def test_xnli_split_keeps_every_translation_of_a_premise_on_one_side(tmp_path):
     assert len(train_premises) == 4 and not train_premises & eval_premises
     assert {p.split()[-1] for p, _ in data.eval_x["en"]} == eval_premises
     assert data.eval_y["de"] == data.eval_y["en"] and all("\r" not in y for y in data.train_y)
+    capped = load_xnli(tmp_path / "x", train_fraction=0.5, seed=1, max_eval_premises=2)
+    assert {p.split()[-1] for p, _ in capped.eval_x["de"]} < eval_premises and len(capped.eval_y["de"]) == 6
+    assert capped.train_x == data.train_x
     other = load_xnli(tmp_path / "x", train_fraction=0.5, seed=2)
     assert {p for p, _ in other.train_x} != {p for p, _ in data.train_x}
 

@@ -176,6 +176,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--langs", default=None, help="comma-separated evaluation languages (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="XNLI train/eval split and classifier seed")
     parser.add_argument("--train-fraction", type=float, default=0.5, help="XNLI: share of premises in probe-train")
+    parser.add_argument("--max-eval-premises", type=int, default=None,
+                        help="XNLI: evaluate the pairs of at most N premises per language (bounds cost)")
     parser.add_argument("--C", type=float, default=1.0, help="inverse regularization strength")
     parser.add_argument("--trained-langs", default="", help="fine-tuning languages, for the seen/unseen grouping")
     parser.add_argument("--precision", default=None, help="encoder precision override (bf16|fp32|auto)")
@@ -194,7 +196,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     path = Path(args.data) if args.data else default_data_dir(args.task)
     if args.task == "xnli":
-        data = load_xnli(path, args.langs, train_fraction=args.train_fraction, seed=args.seed)
+        data = load_xnli(path, args.langs, train_fraction=args.train_fraction, seed=args.seed,
+                         max_eval_premises=args.max_eval_premises)
     else:
         data = load_sib200_topic(path, args.langs)
     encoder = BiEncoder.from_pretrained(args.model, **({"precision": args.precision} if args.precision else {}))

@@ -80,8 +80,13 @@ def read_xnli(path, lang: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def load_xnli(path, langs=None, pivot: str = "en", train_fraction: float = 0.5, seed: int = 0) -> ProbeData:
-    """Split the parallel dev pairs by English premise into probe-train (English) and probe-eval (all)."""
+def load_xnli(path, langs=None, pivot: str = "en", train_fraction: float = 0.5, seed: int = 0,
+              max_eval_premises: int | None = None) -> ProbeData:
+    """Split the parallel dev pairs by English premise into probe-train (English) and probe-eval (all).
+
+    `max_eval_premises` keeps the pairs of only that many (randomly chosen, same in every
+    language) evaluation premises, to bound encoding cost.
+    """
     if not 0.0 < train_fraction < 1.0:
         raise ConfigError(f"train_fraction: expected a value strictly between 0 and 1, got {train_fraction}")
     chosen = _lang_list(langs) or sorted(f.stem[len("dev-"):] for f in Path(path).glob("dev-*.tsv"))
@@ -92,10 +97,16 @@ def load_xnli(path, langs=None, pivot: str = "en", train_fraction: float = 0.5, 
     rng = np.random.default_rng(seed)
     train_premises = set(rng.choice(premises, int(round(train_fraction * len(premises))), replace=False).tolist())
     is_train = [p in train_premises for p, _, _ in english]
+    eval_premises = [p for p in premises if p not in train_premises]
+    if max_eval_premises is not None and max_eval_premises < len(eval_premises):
+        if max_eval_premises < 1:
+            raise ConfigError(f"max_eval_premises: expected a positive integer, got {max_eval_premises}")
+        eval_premises = rng.choice(eval_premises, max_eval_premises, replace=False).tolist()
+    is_eval = [p in set(eval_premises) for p, _, _ in english]
     data = ProbeData("xnli", pivot, [(p, h) for (p, h, _), t in zip(english, is_train) if t],
                      [y for (_, _, y), t in zip(english, is_train) if t],
                      meta={"train_fraction": train_fraction, "seed": seed, "train_pairs": sum(is_train),
-                           "eval_pairs_per_language": len(is_train) - sum(is_train),
+                           "eval_pairs_per_language": sum(is_eval), "eval_premises": len(eval_premises),
                            "split_by": "English premise (all translations on the same side)"})
     for lang in chosen:
         rows = english if lang == pivot else read_xnli(path, lang)
@@ -104,8 +115,8 @@ def load_xnli(path, langs=None, pivot: str = "en", train_fraction: float = 0.5, 
                             path=str(Path(path) / f"dev-{lang}.tsv"))
         if [y for *_, y in rows] != [y for *_, y in english]:
             raise DataError(f"labels differ from {pivot}'s: rows are not parallel", path=str(Path(path) / f"dev-{lang}.tsv"))
-        data.eval_x[lang] = [(p, h) for (p, h, _), t in zip(rows, is_train) if not t]
-        data.eval_y[lang] = [y for (_, _, y), t in zip(rows, is_train) if not t]
+        data.eval_x[lang] = [(p, h) for (p, h, _), e in zip(rows, is_eval) if e]
+        data.eval_y[lang] = [y for (_, _, y), e in zip(rows, is_eval) if e]
     return data
 
 
