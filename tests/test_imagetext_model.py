@@ -125,3 +125,30 @@ def test_momentum_distillation_queues_and_soft_targets(tiny_dir, scenes):
     # the momentum copy moved towards the online model but is not equal to it
     online, ema = model.image_proj.weight, distill.image_proj.weight
     assert not torch.equal(online, ema)
+
+
+def _tiny_hf_vision(folder, kind: str) -> str:
+    """A randomly initialized tiny CLIP vision tower / ViT saved like a hub checkpoint."""
+    from transformers import CLIPVisionConfig, CLIPVisionModel, ViTConfig, ViTModel
+
+    common = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                  image_size=32, patch_size=8)
+    torch.manual_seed(0)
+    model = CLIPVisionModel(CLIPVisionConfig(**common)) if kind == "clip" else ViTModel(ViTConfig(**common))
+    model.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.mark.parametrize("kind", ["clip", "vit"])
+def test_hugging_face_image_tower_round_trip(tiny_dir, scenes, tmp_path, kind):
+    from mixlingual.imagetext.towers import hf_spec
+
+    spec = hf_spec(_tiny_hf_vision(tmp_path / kind, kind), image_size=32)
+    config = ImageTextConfig(text_model=tiny_dir, image_tower=spec, embed_dim=16)
+    model = ImageTextModel.build(config)
+    images = np.stack([s.image for s in scenes])
+    before = model.encode_images(images)
+    assert before.shape == (8, 16) and model.image_tower.dim == 16
+    model.save(str(tmp_path / "it"))
+    assert (tmp_path / "it" / "image_tower" / "config.json").is_file()
+    np.testing.assert_allclose(ImageTextModel.load(str(tmp_path / "it")).encode_images(images), before, atol=1e-5)
