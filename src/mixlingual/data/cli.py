@@ -132,9 +132,9 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"languages": counts}, ensure_ascii=False))
         else:
             keys = sorted({k for c in counts.values() for k in c})
-            print("lang      " + "".join(f"{k:>12}" for k in keys))
+            print("lang      " + "".join(f"{k:>16}" for k in keys))
             for lang, c in counts.items():
-                print(f"{lang:<10}" + "".join(f"{c.get(k, 0):>12}" for k in keys))
+                print(f"{lang:<10}" + "".join(f"{c.get(k, 0):>16}" for k in keys))
         return 0
     if len(kinds) != 1:
         raise ConfigError(f"dataset '{args.name}' has both forms: choose one with --kind parallel|collection")
