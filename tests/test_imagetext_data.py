@@ -154,3 +154,13 @@ def test_parallel_items_use_image_id_as_group():
     assert [p.group for p in items] == [p.id for p in items]
     assert items[0].mono_languages == ["en", "ru"]
     assert items[0].meta["image_item"].pixels.shape == (32, 32, 3)
+
+
+def test_synthetic_exclude_gives_a_held_out_set():
+    train = load_image_captions("synthetic", None, n=400, seed=0, size=16)
+    held = load_image_captions("synthetic", None, n=400, seed=1, size=32, exclude={"n": 400, "seed": 0})
+    full = load_image_captions("synthetic", None, n=400, seed=1, size=32)
+    seen = {c for it in train for caps in it.captions.values() for c in caps}
+    assert any(c in seen for it in full for c in it.captions["en"])  # duplicates do occur...
+    assert not any(c in seen for it in held for caps in it.captions.values() for c in caps)  # ...and are dropped
+    assert held[0].meta["excluded_duplicates"] == len(full) - len(held) > 0

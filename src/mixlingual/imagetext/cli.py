@@ -48,7 +48,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.split:
         options["split"] = args.split
     if args.caption_format == "synthetic":
-        options = {"n": 500, "seed": 1000}
+        options = {"n": 540, "seed": 1000, "exclude": {"n": 3000, "seed": 0}}
     items = load_image_captions(args.caption_format, args.data, **options)
     model = ImageTextModel.load(args.model)
     langs = _langs(getattr(args, "langs", None))
@@ -68,7 +68,8 @@ def _langs(values) -> list[str] | None:
 DEMO_SETTINGS = [
     "train.task=image-text", "train.batch_size=64", "train.precision=fp32", "train.log_every=50",
     "train.checkpoint_every=1000", "data.train.name=synthetic", "data.train.options={n: 3000, seed: 0, size: 64}",
-    "eval.data.name=synthetic", "eval.data.options={n: 500, seed: 1000, size: 64}", "eval.at_start=true",
+    "eval.data.name=synthetic",
+    "eval.data.options={n: 540, seed: 1000, size: 64, exclude: {n: 3000, seed: 0}}", "eval.at_start=true",
     "eval.metric=settings.t2i.r@1", "sampling.kind=hybrid", "sampling.alpha=0.5", "loss.temperature=0.07",
     "loss.learnable_temperature=true", "optim.lr=0.002", "optim.warmup_ratio=0.05", "output.tensorboard=false",
     "imagetext={image_tower: conv, image_size: 64, widths: [32, 64, 128], text_tower: scratch,"

@@ -183,12 +183,30 @@ def load_xm3600(path, *, images=None, langs=None, check_images: bool = True) -> 
 
 
 def load_synthetic(path=None, *, n: int = 1000, seed: int = 0, size: int = 64, langs=None,
-                   **_ignored) -> list[ImageCaptionItem]:
-    """The generated scenes (in memory); `path` is ignored."""
+                   exclude: dict | None = None) -> list[ImageCaptionItem]:
+    """The generated scenes (in memory); `path` is ignored.
+
+    `exclude={"n": N, "seed": S}` drops scenes whose content (the two object groups, hence every
+    caption) also occurs among the N scenes of seed S - a held-out set for a training set built
+    with those options. The number dropped is kept in each item's meta as `excluded_duplicates`.
+    """
     from mixlingual.imagetext.captions import LANGUAGES
     from mixlingual.imagetext.synthetic import generate_scenes, scenes_to_items
 
-    return scenes_to_items(generate_scenes(n, seed=seed, size=size, languages=tuple(langs or LANGUAGES)))
+    scenes = generate_scenes(n, seed=seed, size=size, languages=tuple(langs or LANGUAGES))
+    dropped = 0
+    if exclude:
+        unknown = set(exclude) - {"n", "seed"}
+        if unknown:
+            raise DataError(f"synthetic option 'exclude' takes n and seed, got {sorted(unknown)}")
+        seen = {frozenset(s.groups) for s in generate_scenes(int(exclude["n"]), seed=int(exclude["seed"]),
+                                                             size=16, languages=("en",))}
+        kept = [s for s in scenes if frozenset(s.groups) not in seen]
+        dropped, scenes = len(scenes) - len(kept), kept
+    items = scenes_to_items(scenes)
+    for item in items:
+        item.meta["excluded_duplicates"] = dropped
+    return items
 
 
 LOADERS = {

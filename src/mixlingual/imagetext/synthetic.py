@@ -102,11 +102,12 @@ def generate_scenes(n: int, *, seed: int = 0, size: int = 64, languages=LANGUAGE
     """`n` scenes with images of `size` x `size` and `variants` captions per language."""
     if n < 1 or size < 16:
         raise ValueError(f"need n >= 1 and size >= 16, got n={n}, size={size}")
-    rng = np.random.default_rng(seed)
+    # separate streams: scene content does not depend on the image size (see formats' `exclude`)
+    content_rng, render_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
     scenes = []
     for i in range(n):
-        groups = sample_groups(rng)
-        image = render(groups, size, rng)
+        groups = sample_groups(content_rng)
+        image = render(groups, size, render_rng)
         captions = {lang: [describe(groups, lang, v) for v in range(variants)] for lang in languages}
         scenes.append(Scene(f"{id_prefix}-{seed}-{i:06d}", groups, image, captions))
     return scenes
