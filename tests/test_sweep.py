@@ -78,7 +78,7 @@ class FakeRunner:
 
 def _args(tmp_path, **extra):
     config = tmp_path / "base.yaml"
-    config.write_text("seed: 0\n")
+    config.write_text("train: {seed: 0}\n")
     parser = argparse.ArgumentParser()
     sweep.add_arguments(parser)
     argv = [str(config), "--grid", "sampling.alpha=0,0.5,1", "--seeds", "2", "--out", str(tmp_path / "sw"),
@@ -120,7 +120,7 @@ def test_sweep_runs_resumes_and_aggregates(tmp_path):
 
 def test_sweep_file_and_dry_run(tmp_path, capsys):
     base = tmp_path / "base.yaml"
-    base.write_text("seed: 0\n")
+    base.write_text("train: {seed: 0}\n")
     spec = tmp_path / "sweep.yaml"
     spec.write_text(f"sweep:\n  base_config: {base}\n  seeds: [3]\n  recipes:\n    xx: {{sampling.alpha: 1.0}}\n"
                     f"    hybrid: {{sampling.alpha: 0.5}}\n  eval: ['mlqa-r:/d']\n")
@@ -130,6 +130,9 @@ def test_sweep_file_and_dry_run(tmp_path, capsys):
     assert sweep.run_sweep(args, FakeRunner()) == 0
     out = capsys.readouterr().out
     assert "[todo] xx__seed=3" in out and "sampling.alpha=0.5" in out and "2 cells, 0 already complete" in out
+    spec.write_text(f"sweep:\n  base_config: {base}\n  recipes:\n    bad: {{sampling.alpah: 1}}\n")
+    with pytest.raises(ConfigError, match="cell bad: unknown config key 'sampling.alpah'; did you mean"):
+        sweep.run_sweep(args, FakeRunner())
     spec.write_text("sweep:\n  bogus: 1\n  base_config: x\n")
     with pytest.raises(ConfigError, match="unknown sweep key"):
         sweep.build_plan(args)

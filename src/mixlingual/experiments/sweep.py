@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-resamples", type=int, default=10_000, help="randomization-test resamples")
     parser.add_argument("--seed-key", default="train.seed", help="config key that takes the seed (default train.seed)")
     parser.add_argument("--dry-run", action="store_true", help="print the cells and commands, run nothing")
+    parser.add_argument("--no-validate", action="store_true",
+                        help="skip resolving every cell's config up front (for a non-mixlingual train command)")
     parser.add_argument("--aggregate-only", action="store_true", help="only (re)build summary and report")
     parser.add_argument("--convergence", action="store_true",
                         help="also write the convergence report of every finished cell (DIR/convergence/)")
@@ -101,6 +103,20 @@ def build_plan(args: argparse.Namespace) -> tuple[CellPlan, list[Cell], dict]:
     return plan, cells, options
 
 
+def validate_cells(plan: CellPlan, cells: list[Cell]) -> None:
+    """Resolve every distinct cell config now (no model work), so a bad key or value in a recipe
+    or grid fails before hours of training; the error names the cell."""
+    from mixlingual.config import load_config
+    from mixlingual.experiments.grid import format_override
+
+    for cell in {c.group: c for c in cells}.values():
+        sets = {**plan.common_sets, **cell.override_dict(), plan.seed_key: cell.seed}
+        try:
+            load_config(plan.base_config, [f"{k}={format_override(v)}" for k, v in sets.items()])
+        except ConfigError as err:
+            raise ConfigError(f"cell {cell.group}: {err}") from err
+
+
 def group_cells(plan: CellPlan, cells: list[Cell]) -> list[Group]:
     """Cells grouped over seeds, in first-seen order; only complete cells count."""
     groups: dict[str, Group] = {}
@@ -150,6 +166,8 @@ def run_sweep(args: argparse.Namespace, runner: CommandRunner = subprocess_runne
     """Run (or dry-run) every cell not yet complete, then aggregate. Returns 1 if a cell failed."""
     plan, cells, options = build_plan(args)
     options["n_resamples"] = args.n_resamples
+    if not args.no_validate:
+        validate_cells(plan, cells)
     if args.dry_run:
         for cell in cells:
             state = "done" if is_complete(plan, cell) else "todo"
