@@ -9,18 +9,12 @@ for every query of the batch.
 
 from __future__ import annotations
 
-import re
-
 import torch
 from torch import nn
 
 from mixlingual.config import Config
 from mixlingual.loss import InfoNCELoss
 from mixlingual.sampling import Batch
-
-
-def _normalized(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().casefold()
 
 
 class TextRetrievalTask:
@@ -50,17 +44,16 @@ class TextRetrievalTask:
             self.eval_collection = load_collection(ref.name, ref.path, **ref.options)
 
     def overlap_report(self) -> str | None:
-        """Eval queries / candidates whose text also occurs in the training items (normalized)."""
+        """Eval queries / candidates that also occur in the training items (exact or normalized)."""
         if self.eval_collection is None:
             return None
-        train_queries = {_normalized(t) for item in self.items for t in item.queries.values()}
-        train_passages = {_normalized(t) for item in self.items for t in item.positives.values()}
-        queries = sum(_normalized(q.text) in train_queries for q in self.eval_collection.queries)
-        candidates = sum(_normalized(c.text) in train_passages for c in self.eval_collection.candidates)
-        if not queries and not candidates:
+        from mixlingual.data.overlap import find_overlap
+
+        report = find_overlap(self.items, self.eval_collection)
+        if not report.any:
             return None
-        return (f"{queries} of {len(self.eval_collection.queries)} eval queries and {candidates} of "
-                f"{len(self.eval_collection.candidates)} eval candidates also occur in the training data")
+        examples = report.queries.examples[:2] + report.passages.examples[:2]
+        return f"{report.summary()}; examples: {' | '.join(examples)}"
 
     # ----- model ------------------------------------------------------------------------
     def build_model(self, device: torch.device) -> nn.Module:
