@@ -22,7 +22,7 @@ from mixlingual.data.mlqa_r import load_collection as load_mlqa_r
 from mixlingual.data.sentences import SPLITTERS, split_sentences
 from mixlingual.data.squad import read_squad
 
-LAREQA_MLQA_R_CANDIDATES = dict(ar=2545, de=2362, en=6264, es=1787, hi=2426, vi=2828, zh=2322)
+LAREQA_MLQA_R_CANDIDATES = {"ar": 2545, "de": 2362, "en": 6264, "es": 1787, "hi": 2426, "vi": 2828, "zh": 2322}
 _INVISIBLE = str.maketrans("", "", "\ufeff\u200b")
 
 

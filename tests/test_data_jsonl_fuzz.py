@@ -39,7 +39,7 @@ def corrupt(data, lines: list[bytes], records: list[dict]) -> bytes:
     for _ in range(data.draw(st.integers(1, 3))):
         op = data.draw(st.sampled_from(["flip", "truncate", "delete", "wrong_type", "duplicate"]))
         i = data.draw(st.integers(0, len(lines) - 1))
-        if op == "flip":
+        if op == "flip" and any(lines):
             blob = b"\n".join(lines)
             pos = data.draw(st.integers(0, len(blob) - 1))
             blob = blob[:pos] + bytes([blob[pos] ^ data.draw(st.integers(1, 255))]) + blob[pos + 1:]

@@ -12,7 +12,6 @@ from mixlingual.data import registry
 from mixlingual.data.registry import load_collection, load_parallel
 from mixlingual.errors import DataError
 
-
 FIX = Path(__file__).parent / "fixtures" / "data"
 
 

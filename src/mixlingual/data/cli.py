@@ -146,4 +146,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_arguments", "run", "parse_source", "parse_options", "DataError"]
+__all__ = ["DataError", "add_arguments", "parse_options", "parse_source", "run"]

@@ -25,6 +25,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 logger = logging.getLogger("mixlingual.data")
 
@@ -96,7 +97,7 @@ def _raw_pieces(text: str, lang: str, splitter: str) -> list[str]:
         utext = icu.UnicodeString(text)  # ICU offsets count UTF-16 units: slice the UnicodeString
         iterator.setText(utext)
         bounds = [0, *iterator]
-        return [str(utext[a:b]) for a, b in zip(bounds, bounds[1:])]
+        return [str(utext[a:b]) for a, b in pairwise(bounds)]
     if splitter == "sentencex":
         from sentencex import segment
 

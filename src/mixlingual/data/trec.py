@@ -33,9 +33,9 @@ KINDS = ("collection",)
 _NAMES = {"topics": ("topics.tsv", "queries.tsv", "topics.txt", "topics.xml"),
           "qrels": ("qrels.txt", "qrels.tsv", "qrels"),
           "corpus": ("corpus.jsonl", "corpus.tsv", "collection.tsv")}
-_TOP = re.compile(r"<top>(.*?)</top>", re.S | re.I)
-_TAG = re.compile(r"<(num|title|desc|narr)>(.*?)(?=<(?:num|title|desc|narr|/top)>|$)", re.S | re.I)
-_LABEL = re.compile(r"^\s*(?:Number|Topic|Description|Narrative)\s*:\s*", re.I)
+_TOP = re.compile(r"<top>(.*?)</top>", re.DOTALL | re.IGNORECASE)
+_TAG = re.compile(r"<(num|title|desc|narr)>(.*?)(?=<(?:num|title|desc|narr|/top)>|$)", re.DOTALL | re.IGNORECASE)
+_LABEL = re.compile(r"^\s*(?:Number|Topic|Description|Narrative)\s*:\s*", re.IGNORECASE)
 csv.field_size_limit(1 << 30)
 
 

@@ -10,7 +10,7 @@ field it concerns; the reader turns it into a `DataError` naming file and line.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 import jsonschema
@@ -33,14 +33,14 @@ class RecordProblem(Exception):
         self.reason, self.message, self.field = reason, message, field
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> dict:
     """The JSON Schema `name` ("parallel_item" or "collection") shipped in mixlingual/schemas."""
     text = resources.files("mixlingual.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
     return json.loads(text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(name: str, definition: str | None = None):
     schema = load_schema(name)
     if definition is not None:  # validate against one branch so errors stay specific
