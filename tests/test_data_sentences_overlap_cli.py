@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mixlingual.cli import main
-from mixlingual.data.overlap import check_overlap, find_overlap, normalize_text
+from mixlingual.data.overlap import find_overlap, measure_overlap, normalize_text
 from mixlingual.data.records import Candidate, Collection, ParallelItem, Query
 from mixlingual.data.sentences import SPLITTERS, icu_available, sentence_index_at, sentence_spans, split_sentences
 from mixlingual.errors import DataError
@@ -44,14 +44,14 @@ def test_normalization_and_overlap_counts():
     items = [ParallelItem("a", {"en": "What is X?"}, {"en": "X is a letter."}, {"en": ["Y is not."]})]
     col = Collection("c", [Query("q1", "en", "what is x", "g"), Query("q2", "de", "Was ist X?", "g")],
                      [Candidate("c1", "en", "X is a letter.", ("g",)), Candidate("c2", "en", "Y is not!", ())])
-    report = find_overlap(items, col)
+    report = measure_overlap(items, col)
     assert (report.queries.exact, report.queries.normalized, report.queries.evaluated) == (0, 1, 2)
     assert (report.passages.exact, report.passages.normalized) == (1, 2)
     assert report.queries.per_language == {"en": 1} and report.queries.examples == ["[en] what is x"]
     with pytest.warns(UserWarning, match="TRAIN/EVAL LEAK"):
-        check_overlap(items, col)
+        assert find_overlap(items, col).passages.exact == 1
     with pytest.raises(DataError, match="refusing"):
-        check_overlap(items, col, refuse=True)
+        find_overlap(items, col, refuse=True)
 
 
 def test_cli_list_inspect_convert_overlap(tmp_path, capsys):

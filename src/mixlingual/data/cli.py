@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mixlingual.data import registry
 from mixlingual.data.jsonl import detect_kind, write_collection, write_parallel
-from mixlingual.data.overlap import find_overlap
+from mixlingual.data.overlap import measure_overlap
 from mixlingual.errors import ConfigError, DataError
 
 
@@ -105,7 +105,7 @@ def _run_overlap(args) -> int:
     eval_name, eval_path = parse_source(args.eval)
     items = registry.load_parallel(train_name, train_path, **options)
     collection = registry.load_collection(eval_name, eval_path, **options)
-    report = find_overlap(items, collection)
+    report = measure_overlap(items, collection)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
     else:

@@ -3,7 +3,8 @@
 Two levels: exact (identical strings) and normalized (NFKC, casefold, punctuation and symbols
 removed, whitespace collapsed: "Hello, World!" == "hello world"). Queries are compared with
 training queries, candidates with training passages (positives and negatives). The training
-loop calls `check_overlap`, which warns loudly or, with `refuse=True`, raises `DataError`.
+loop calls `find_overlap`, which warns loudly or, with `refuse=True`, raises `DataError`;
+`measure_overlap` only measures.
 """
 
 from __future__ import annotations
@@ -81,8 +82,8 @@ def _compare(train_texts: Iterable[str], eval_texts: Iterable[tuple[str, str]]) 
     return result
 
 
-def find_overlap(items: Iterable[ParallelItem], collection: Collection) -> OverlapReport:
-    """Exact and normalized overlap between training items and an evaluation collection."""
+def measure_overlap(items: Iterable[ParallelItem], collection: Collection) -> OverlapReport:
+    """Exact and normalized overlap between training items and an evaluation collection (silent)."""
     items = list(items)
     train_queries = (t for i in items for t in i.queries.values())
     train_passages = (t for i in items for t in [*i.positives.values(), *(n for v in i.negatives.values() for n in v)])
@@ -91,14 +92,16 @@ def find_overlap(items: Iterable[ParallelItem], collection: Collection) -> Overl
         passages=_compare(train_passages, ((c.lang, c.text) for c in collection.candidates)))
 
 
-def check_overlap(items: Iterable[ParallelItem], collection: Collection, *, refuse: bool = False) -> OverlapReport:
-    """`find_overlap`, then warn loudly about any leak (or raise `DataError` when `refuse`)."""
-    report = find_overlap(items, collection)
-    if report.any:
+def find_overlap(items: Iterable[ParallelItem], collection: Collection, *, refuse: bool = False,
+                 warn: bool = True) -> OverlapReport:
+    """`measure_overlap`, then, on any leak, warn loudly (log + `UserWarning`) or, with
+    `refuse=True`, raise `DataError`. This is what the training loop calls."""
+    report = measure_overlap(items, collection)
+    if report.any and (warn or refuse):
         message = f"TRAIN/EVAL LEAK in '{collection.name}': {report.summary()}; examples: " + \
             " | ".join(report.queries.examples[:2] + report.passages.examples[:2])
         if refuse:
-            raise DataError(message + " (refusing: pass allow_overlap / refuse=False to go on)")
+            raise DataError(message + " (refusing to go on; refuse=False only warns)")
         logger.warning(message)
         warnings.warn(message, stacklevel=2)
     return report
