@@ -129,3 +129,11 @@ def test_schema_files_are_valid_json_schema():
 def test_missing_file_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="file not found"):
         jsonl.read_parallel(tmp_path / "none.jsonl")
+
+
+def test_damaged_gzip_is_a_data_error(tmp_path):
+    path = tmp_path / "items.jsonl.gz"
+    jsonl.write_parallel([ParallelItem("a", {"en": "q"}, {"en": "p"})], path)
+    path.write_bytes(path.read_bytes()[:-12])
+    with pytest.raises(DataError, match="cannot read the file"):
+        jsonl.read_parallel(path)

@@ -54,6 +54,13 @@ def iter_json_lines(path) -> Iterator[tuple[int, object | RecordProblem]]:
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", path=str(path))
+    try:
+        yield from _parse_lines(path)
+    except (OSError, EOFError) as err:  # a damaged .gz file fails while it is being read
+        raise DataError(f"cannot read the file: {err}", path=str(path)) from None
+
+
+def _parse_lines(path: Path) -> Iterator[tuple[int, object | RecordProblem]]:
     with _open_binary(path) as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
