@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mixlingual.backbones import load_backbone, model_max_length
+from mixlingual.backbones import Backbone, load_backbone, model_max_length
 from mixlingual.backbones.st_layout import read_settings, replace_folder, write_st_files
 from mixlingual.errors import ConfigError, MixlingualError
 
@@ -82,18 +82,21 @@ class BiEncoder(torch.nn.Module):
 
         Default max lengths above the model's limit are lowered to it; an explicit one raises.
         """
-        unknown = set(overrides) - {f.name for f in dataclasses.fields(EncoderConfig)}
-        if unknown:
-            raise ConfigError(f"unknown encoder setting(s) {sorted(unknown)}; expected fields of "
-                              f"EncoderConfig")
-        backbone = load_backbone(name)
+        _check_overrides(overrides)
+        return cls.from_backbone(load_backbone(name), **overrides)
+
+    @classmethod
+    def from_backbone(cls, backbone: Backbone, **overrides) -> "BiEncoder":
+        """Wrap an already loaded backbone (see ``from_pretrained`` for the settings' order)."""
+        _check_overrides(overrides)
         stored = read_settings(backbone.source_dir) if backbone.source_dir else {}
         limit = model_max_length(backbone.model, backbone.tokenizer)
         settings = {**stored, **overrides}
         for key in ("max_length_query", "max_length_passage"):
             if key not in settings:
                 settings[key] = min(getattr(EncoderConfig, key), limit)
-        return cls(backbone.model, backbone.tokenizer, EncoderConfig(**settings), name=name)
+        return cls(backbone.model, backbone.tokenizer, EncoderConfig(**settings),
+                   name=backbone.name)
 
     @property
     def dim(self) -> int:
@@ -233,6 +236,13 @@ class BiEncoder(torch.nn.Module):
             digest.update(f"{key}:{data.dtype}:{tuple(data.shape)}".encode())
             digest.update(data.reshape(-1).view(torch.uint8).numpy() if data.numel() else b"")
         return digest.hexdigest()[:16]
+
+
+def _check_overrides(overrides: dict) -> None:
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(EncoderConfig)}
+    if unknown:
+        raise ConfigError(f"unknown encoder setting(s) {sorted(unknown)}; expected fields of "
+                          f"EncoderConfig")
 
 
 def _check_texts(texts) -> None:
