@@ -34,6 +34,19 @@ def valid_records(draw):
     return records
 
 
+@st.composite
+def valid_collection_records(draw):
+    records = []
+    for i in range(draw(st.integers(1, 5))):
+        lang = draw(st.sampled_from(LANGS))
+        if draw(st.booleans()):
+            records.append({"type": "query", "id": f"q{i}", "lang": lang, "text": draw(texts), "group": f"g{i}"})
+        else:
+            records.append({"type": "candidate", "id": f"c{i}", "lang": lang, "text": draw(texts),
+                            "groups": [f"g{i}"] if draw(st.booleans()) else []})
+    return records
+
+
 def corrupt(data, lines: list[bytes], records: list[dict]) -> bytes:
     """Apply 1-3 random corruptions; returns the corrupted file content."""
     for _ in range(data.draw(st.integers(1, 3))):
@@ -82,3 +95,24 @@ def test_corruption_gives_clean_error_or_clean_load(tmp_path, data, records):
         assert strict_items == lenient and lenient.report.total_skipped == 0
     else:
         assert lenient.report.total_skipped >= 1
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), records=valid_collection_records())
+def test_collection_corruption_gives_clean_error_or_clean_load(tmp_path, data, records):
+    lines = [json.dumps(r, ensure_ascii=False).encode() for r in records]
+    blob = corrupt(data, list(lines), records)
+    path = tmp_path / "fuzz_collection.jsonl"
+    path.write_bytes(blob)
+    non_blank = sum(1 for line in blob.split(b"\n") if line.strip())
+    try:
+        strict = jsonl.read_collection(path)
+    except DataError as err:
+        assert err.path == str(path) and err.line is not None
+        strict = None
+    lenient = jsonl.read_collection(path, strict=False)
+    report = lenient.meta["load_report"]
+    assert report["loaded"] == len(lenient.queries) + len(lenient.candidates)
+    assert report["loaded"] + sum(report["skipped"].values()) == non_blank
+    if strict is not None:
+        assert (strict.queries, strict.candidates) == (lenient.queries, lenient.candidates)
