@@ -76,6 +76,7 @@ def test_cli_and_errors(tmp_path, capsys):
         load_run(run)
 
 
+@pytest.mark.filterwarnings("ignore:TRAIN/EVAL LEAK")   # the dev set is built from the training items on purpose
 def test_reads_a_real_training_output(tmp_path):
     """Contract check against `mixlingual train`'s own metrics.jsonl / config.yaml / batch_counts.json."""
     import sys
