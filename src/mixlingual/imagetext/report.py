@@ -1,71 +1,78 @@
-"""report.md and a per-language plot for one image-text evaluation (metrics.json structure)."""
+"""report.md and plots for one image-text evaluation, built with `mixlingual.report`'s helpers.
+
+    report.md               summary table, per-language table, language bias, CLIPScore
+    per_language_r1.png     t2i / i2t R@1 per caption language
+    best_rank.png           mean best rank of an image's caption per language in the all-language
+                            pool (language bias: which caption languages the model prefers)
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from mixlingual.report import _fmt, _pyplot, _save_figure, _write_text, markdown_table
 
-def _fmt(value, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+_SETTINGS = (("t2i", "text -> image (macro over languages)"),
+             ("i2t", "image -> text (macro over languages)"),
+             ("i2t_multi", "image -> text, all-language caption pool"))
 
 
 def markdown(metrics: dict) -> str:
-    """Summary table, per-language table (t2i / i2t / best rank / CLIPScore) as Markdown."""
-    s = metrics["settings"]
-    lines = [f"# Image-text evaluation ({metrics['n_images']} images, "
-             f"{len(metrics['languages'])} caption languages)", "",
-             "| setting | R@1 | R@5 | R@10 | MRR@10 |", "|---|---|---|---|---|"]
-    for name, label in (("t2i", "text -> image (macro over languages)"),
-                        ("i2t", "image -> text (macro over languages)"),
-                        ("i2t_multi", "image -> text, all-language caption pool")):
-        row = s[name]
-        lines.append(f"| {label} | {_fmt(row['r@1'])} | {_fmt(row['r@5'])} | {_fmt(row['r@10'])} | "
-                     f"{_fmt(row['mrr@10'])} |")
-    lines += ["", f"Language bias (rank distance, all-language pool): "
-              f"**{_fmt(metrics['rank_distance']['mean'], 2)}**; mean CLIPScore "
-              f"**{_fmt(metrics['clipscore']['mean'])}**", "",
-              "| lang | t2i R@1 | t2i R@10 | i2t R@1 | i2t R@10 | best rank in pool | CLIPScore |",
-              "|---|---|---|---|---|---|---|"]
-    per = metrics["per_language"]
+    """Summary table and per-language table (t2i / i2t / best rank / CLIPScore) as Markdown."""
+    s, per = metrics["settings"], metrics["per_language"]
+    summary = markdown_table(["setting", "R@1", "R@5", "R@10", "MRR@10"],
+                             [[label] + [_fmt(s[name][m]) for m in ("r@1", "r@5", "r@10", "mrr@10")]
+                              for name, label in _SETTINGS])
+    rows = []
     for lang in metrics["languages"]:
         t2i, i2t = per["t2i"].get(lang, {}), per["i2t"].get(lang, {})
-        lines.append(f"| {lang} | {_fmt(t2i.get('r@1'))} | {_fmt(t2i.get('r@10'))} | {_fmt(i2t.get('r@1'))} | "
-                     f"{_fmt(i2t.get('r@10'))} | {_fmt(metrics['best_rank'].get(lang), 1)} | "
-                     f"{_fmt(metrics['clipscore']['per_language'].get(lang))} |")
-    return "\n".join(lines) + "\n"
+        rows.append([lang, _fmt(t2i.get("r@1")), _fmt(t2i.get("r@10")), _fmt(i2t.get("r@1")), _fmt(i2t.get("r@10")),
+                     _fmt(metrics["best_rank"].get(lang), 1), _fmt(metrics["clipscore"]["per_language"].get(lang))])
+    languages = markdown_table(["lang", "t2i R@1", "t2i R@10", "i2t R@1", "i2t R@10", "best rank in pool",
+                                "CLIPScore"], rows)
+    return (f"# Image-text evaluation ({metrics['n_images']} images, {len(metrics['languages'])} caption "
+            f"languages)\n\n{summary}\n\nLanguage bias (rank distance, all-language pool): "
+            f"**{_fmt(metrics['rank_distance']['mean'], 2)}**; mean CLIPScore "
+            f"**{_fmt(metrics['clipscore']['mean'])}**\n\n{languages}\n")
 
 
-def plot(metrics: dict, path: Path) -> None:
+def plot_recall(metrics: dict, path: Path) -> None:
     """Grouped bars of t2i / i2t R@1 per caption language."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    langs = metrics["languages"]
-    per = metrics["per_language"]
+    plt = _pyplot()
+    langs, per = metrics["languages"], metrics["per_language"]
     x = np.arange(len(langs))
     fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(langs) + 2), 3))
     for offset, setting in ((-0.2, "t2i"), (0.2, "i2t")):
-        values = [per[setting].get(lang, {}).get("r@1") or 0.0 for lang in langs]
-        ax.bar(x + offset, values, width=0.4, label=f"{setting} R@1")
+        ax.bar(x + offset, [per[setting].get(lang, {}).get("r@1") or 0.0 for lang in langs], width=0.4,
+               label=f"{setting} R@1")
     ax.set_xticks(x, langs)
     ax.set_ylim(0, 1)
     ax.set_ylabel("R@1")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    _save_figure(fig, path)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
-def write_report(metrics: dict, out_dir) -> None:
+def plot_best_rank(metrics: dict, path: Path) -> None:
+    """Bars of the mean best rank per caption language in the all-language pool (lower = preferred)."""
+    plt = _pyplot()
+    best = metrics["best_rank"]
+    langs = sorted(best)
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * len(langs), 3))
+    ax.bar(langs, [best[x] or 0 for x in langs], color="tab:orange")
+    ax.set_ylabel("mean best rank")
+    ax.set_title(f"language bias: rank distance {_fmt(metrics['rank_distance']['mean'], 1)}")
+    _save_figure(fig, path)
+    plt.close(fig)
+
+
+def write_report(metrics: dict, out_dir) -> Path:
+    """Write report.md and the two plots into `out_dir`; return report.md's path."""
     out = Path(out_dir)
-    plot(metrics, out / "per_language_r1.png")
-    text = markdown(metrics) + "\n![per-language R@1](per_language_r1.png)\n"
-    tmp = out / f".report.md.{os.getpid()}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out / "report.md")
+    plot_recall(metrics, out / "per_language_r1.png")
+    plot_best_rank(metrics, out / "best_rank.png")
+    text = markdown(metrics) + "\n![per-language R@1](per_language_r1.png)\n![best rank](best_rank.png)\n"
+    _write_text(out / "report.md", text)
+    return out / "report.md"
