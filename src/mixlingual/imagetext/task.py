@@ -157,12 +157,12 @@ class ImageTextTask:
                                        hidden_size=self.options.scratch_hidden, layers=self.options.scratch_layers,
                                        seed=self.config.train.seed)
 
-    def _caption(self, pair_index: int, item, lang: str, step: int, side: int) -> str:
+    def _caption(self, item_index: int, item, lang: str, step: int, side: int) -> str:
         captions = item.captions[lang]
         if self.options.caption_variants == "first" or len(captions) == 1:
             return captions[0]
         # deterministic in (seed, step, item, language, side): resume replays the same captions
-        rng = np.random.default_rng([self.config.train.seed, step, pair_index, zlib.crc32(lang.encode()), side])
+        rng = np.random.default_rng([self.config.train.seed, step, item_index, zlib.crc32(lang.encode()), side])
         return captions[int(rng.integers(len(captions)))]
 
     def loss(self, batch) -> tuple[torch.Tensor, dict]:
