@@ -115,3 +115,19 @@ def test_resume_after_a_crash_gives_the_same_weights(tmp_path, monkeypatch):
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=key)
+
+
+def test_text_sampler_over_images_shards_ranks_and_never_repeats_an_image():
+    from mixlingual.imagetext.data import to_parallel_items
+    from mixlingual.imagetext.formats import load_image_captions
+    from mixlingual.sampling import MixtureBatchSampler
+
+    items = to_parallel_items(load_image_captions("synthetic", None, n=60, size=16, langs=["en", "zh", "hi"]))
+    ratios = {"X-X": 0.4, "X-Y": 0.3, "mixed": 0.3}
+    ranks = [list(MixtureBatchSampler(items, 8, ratios, seed=3, rank=r, world_size=2)) for r in (0, 1)]
+    for b0, b1 in zip(*ranks):
+        assert b0.kind == b1.kind and b0.language == b1.language  # one global batch, one kind
+        images = [items[p.item_index].group for p in b0.pairs + b1.pairs]
+        assert len(images) == len(set(images)) == 16  # an image at most once per global batch
+    again = list(MixtureBatchSampler(items, 8, ratios, seed=3, rank=0, world_size=2))
+    assert [(b.kind, b.pairs) for b in again] == [(b.kind, b.pairs) for b in ranks[0]]
