@@ -40,13 +40,27 @@ def load_schema(name: str) -> dict:
     return json.loads(text)
 
 
+def _inline_refs(node, defs: dict):
+    """Replace local `{"$ref": "#/$defs/x"}` by the definition itself (our schemas are not
+    recursive): jsonschema then skips reference resolution, which halves validation time."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.rsplit("/", 1)[1]], defs)
+        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
 @cache
 def _validator(name: str, definition: str | None = None):
     schema = load_schema(name)
-    if definition is not None:  # validate against one branch so errors stay specific
-        schema = {"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
+    defs = schema.get("$defs", {})
+    # one branch of the collection schema at a time, so errors stay specific to the record type
+    flat = _inline_refs(defs[definition] if definition is not None else schema, defs)
+    flat["$schema"] = schema["$schema"]
+    return jsonschema.validators.validator_for(flat)(flat)
 
 
 def _schema_check(obj, name: str, definition: str | None = None) -> None:
