@@ -106,6 +106,7 @@ def load_parallel(path, *, split: str = "test", context: str = "sentence", negat
     splitter = splitter or default_splitter()
     report = LoadReport(source=str(path))
     files = [f for f in find_files(path, split) if langs is None or (f[1] in langs or f[2] in langs)]
+    source = "mlqa/" + "+".join(sorted({f.name.split("-")[0] for f, _, _ in files}))  # the files' own split
     items = ItemList(report=report)
     for qa_id, (questions, contexts) in collect_by_id(files, report).items():
         if langs is not None:
@@ -134,7 +135,7 @@ def load_parallel(path, *, split: str = "test", context: str = "sentence", negat
             continue
         meta = {"contexts": paragraphs} if context == "sentence+paragraph" else {}
         items.append(ParallelItem(id=qa_id, queries=dict(sorted(questions.items())), positives=positives,
-                                  negatives=hard, group=qa_id, source=f"mlqa/{split}", meta=meta))
+                                  negatives=hard, group=qa_id, source=source, meta=meta))
     report.loaded = len(items)
     report.log()
     return items
