@@ -44,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-depth", type=int, default=100, help="run file depth for mono / multi")
     parser.add_argument("--cross-run-depth", type=int, default=10,
                         help="run file depth per cross-lingual pair (110 pairs for 11 languages)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int,
+                        help="torch CPU threads (default: torch's choice); on a busy shared CPU use 1, "
+                             "as OpenMP threads spinning against other jobs can be many times slower")
     parser.add_argument("--perturb", metavar="NAME:RATE", help="perturb the queries first (robustness), e.g. "
                         "typo:0.1; see mixlingual.experiments.perturb (writes DIR/perturbation.json)")
     parser.add_argument("--perturb-seed", type=int, default=0, help="seed of --perturb")
