@@ -74,3 +74,22 @@ def test_checks_against_the_data():
         validate_against_data(load_config(None, ["train.batch_size=2", "data.languages=[de, fi]"]), items)
     with pytest.raises(ConfigError, match="train.batch_size: 3 x 2 rank"):
         validate_against_data(load_config(None, ["train.batch_size=3"]), items, world_size=2)
+
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_demo_yaml_is_the_demo_settings():
+    from mixlingual.config import config_from_dict
+    from mixlingual.demo import DEMO_SETTINGS
+
+    assert load_config(REPO / "configs" / "demo.yaml") == config_from_dict(DEMO_SETTINGS)
+
+
+@pytest.mark.parametrize("name, kind", [("mlqa-hybrid", "hybrid"), ("mlqa-xx", "mono"), ("mlqa-xy", "cross")])
+def test_mlqa_configs_differ_only_in_sampling(name, kind):
+    cfg = load_config(REPO / "configs" / f"{name}.yaml")
+    hybrid = load_config(REPO / "configs" / "mlqa-hybrid.yaml")
+    assert cfg.sampling.kind == kind and cfg.train.max_steps == 300 and cfg.train.precision == "bf16"
+    assert cfg.model == hybrid.model and cfg.data == hybrid.data and cfg.train == hybrid.train
+    assert cfg.eval == hybrid.eval and cfg.optim == hybrid.optim

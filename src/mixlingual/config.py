@@ -13,6 +13,7 @@ before training. Each error names the key. Relative paths are taken from the wor
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -91,6 +92,7 @@ class TrainConfig:
     epochs: int = 1
     precision: str = "bf16"                       # bf16 | fp32
     device: str = "auto"                          # auto | cpu | cuda
+    threads: int | None = None                    # CPU threads for torch (None: torch's default)
     seed: int = 42
     log_every: int = 10
     checkpoint_every: int = 100
@@ -198,6 +200,16 @@ def apply_override(data: dict, assignment: str) -> None:
     node[parts[-1]] = value
 
 
+def config_from_dict(data: dict, overrides: list[str] = ()) -> Config:
+    """Build and validate a `Config` from nested dicts (as YAML would give), after `--set` overrides."""
+    data = copy.deepcopy(data)
+    for assignment in overrides:
+        apply_override(data, assignment)
+    config = _build(Config, data)
+    validate(config)
+    return config
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
     """Read YAML (if given), apply `--set` overrides, build and validate the `Config`."""
     data = {}
@@ -208,11 +220,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
             raise ConfigError(f"cannot read config file {path}: {err.strerror}") from err
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: invalid YAML: {err}") from err
-    for assignment in overrides:
-        apply_override(data, assignment)
-    config = _build(Config, data)
-    validate(config)
-    return config
+    return config_from_dict(data, overrides)
 
 
 def save_config(config: Config, path: str | Path) -> None:
@@ -256,7 +264,8 @@ def validate(config: Config) -> None:
     for key, value, low in (("train.batch_size", t.batch_size, 1), ("train.grad_accum", t.grad_accum, 1),
                             ("train.max_steps", t.max_steps, 1), ("train.epochs", t.epochs, 1),
                             ("train.log_every", t.log_every, 1), ("train.checkpoint_every", t.checkpoint_every, 1),
-                            ("train.keep_last", t.keep_last, 1), ("data.hard_negatives", config.data.hard_negatives, 0),
+                            ("train.keep_last", t.keep_last, 1), ("train.threads", t.threads, 1),
+                            ("data.hard_negatives", config.data.hard_negatives, 0),
                             ("data.max_items", config.data.max_items, 1), ("eval.every_steps", e.every_steps, 0),
                             ("eval.patience", e.patience, 1), ("optim.warmup_steps", o.warmup_steps, 0),
                             ("model.max_length_query", config.model.max_length_query, 1),
