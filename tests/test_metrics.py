@@ -53,6 +53,7 @@ def test_metrics_match_pytrec_eval(seed):
         assert np.isnan(values[unjudged]).all(), name
 
 
+@pytest.mark.slow  # ranx JIT-compiles its metrics with numba on first use (2-15 s)
 def test_means_match_ranx():
     scores, relevant = _random_problem(7)
     ranks = metrics.relevant_ranks_dense(scores, relevant)
