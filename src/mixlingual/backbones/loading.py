@@ -12,6 +12,7 @@ EMBEDDED_PREFIX = "embedded:"
 
 # A tokenizer without a declared limit reports this huge sentinel (transformers' VERY_LARGE_INTEGER).
 _NO_LIMIT = 10**9
+_POOLER_MODELS = ("bert", "roberta", "xlm-roberta", "camembert")
 
 
 @dataclass
@@ -68,27 +69,23 @@ def load_backbone(name: str) -> Backbone:
 
 def _load_folder(name: str, folder: str) -> Backbone:
     """Load model + tokenizer from a folder, with a clear error when files are missing."""
+    import json
+
     from transformers import AutoModel, AutoTokenizer
 
-    if not (Path(folder) / "config.json").is_file():
+    config_file = Path(folder) / "config.json"
+    if not config_file.is_file():
         raise ModelError(f"model folder '{folder}' has no config.json; expected a transformers "
                          f"model folder (config.json, model.safetensors, tokenizer files)")
+    model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type", "")
+    # BERT-family models build an untrained pooler unless told not to; a bi-encoder never uses it
+    extra = {"add_pooling_layer": False} if model_type in _POOLER_MODELS else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModel.from_pretrained(folder, add_pooling_layer=False) if _has_pooler_arg(
-            folder) else AutoModel.from_pretrained(folder)
+        model = AutoModel.from_pretrained(folder, **extra)
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load model folder '{folder}': {err}") from err
     return Backbone(name=name, model=model, tokenizer=tokenizer, source_dir=folder)
-
-
-def _has_pooler_arg(folder: str) -> bool:
-    """BERT-family models build an unused pooler unless told not to; skip it (it is not trained)."""
-    import json
-
-    with open(Path(folder) / "config.json", encoding="utf-8") as handle:
-        model_type = json.load(handle).get("model_type", "")
-    return model_type in ("bert", "roberta", "xlm-roberta", "camembert")
 
 
 def _load_hub(name: str) -> Backbone:
