@@ -190,3 +190,10 @@ def test_bf16_precision_runs_close(tiny_dir):
     bf16 = BiEncoder.from_pretrained(tiny_dir, precision="bf16").encode_queries(TEXTS)
     assert bf16.dtype == np.float32
     assert ((fp32 * bf16).sum(1)).min() > 0.99
+
+
+def test_progress_bar_on_request(enc, capsys):
+    enc.encode_passages(TEXTS, batch_size=2, show_progress=True)
+    assert "encode" in capsys.readouterr().err
+    enc.encode_passages(TEXTS, batch_size=2)  # few texts: no bar by default
+    assert "encode" not in capsys.readouterr().err
