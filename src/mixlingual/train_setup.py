@@ -95,9 +95,11 @@ def build_optimizer(module: nn.Module, config: Config) -> torch.optim.AdamW:
         lowered = name.lower()
         (no_decay if param.ndim < 2 or any(m in lowered for m in NO_DECAY_MARKERS) else decay).append(param)
     o = config.optim
-    return torch.optim.AdamW([{"params": decay, "weight_decay": o.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}],
-                             lr=o.lr, betas=tuple(o.betas), eps=o.eps)
+    groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    try:  # the fused kernel (CPU and CUDA) is ~4x faster than the per-tensor loop
+        return torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas), eps=o.eps, fused=True)
+    except (RuntimeError, TypeError):  # a device or dtype the fused kernel does not support
+        return torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas), eps=o.eps)
 
 
 def build_scheduler(optimizer, config: Config, steps: int):

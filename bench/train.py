@@ -1,0 +1,213 @@
+"""Training speed: `mixlingual train` against sentence-transformers' trainer, measured in one run.
+
+Both sides train the same backbone (the embedded multilingual-e5-small saved in the
+sentence-transformers layout, or --model), on the same (query, passage) pairs (drawn once by
+the hybrid sampler; the ST side gets them with the "query: " / "passage: " prefixes), with the
+same batch size, max sequence length, precision, frozen-embedding setting, AdamW settings and
+InfoNCE temperature (MultipleNegativesRankingLoss scale 20 = 1 / 0.05). Each side runs in its
+own subprocess (so peak memory is its own), alternating ours / ST `--repeats` times to spread
+the drift of a shared CPU over both. The figure is the median time per optimizer step after
+`--warmup` steps; the ratio is ST time / our time (> 1: we are faster).
+
+    python bench/train.py [--steps 12] [--batch-size 16] [--max-length 128] [--precision bf16]
+                          [--data demo|mlqa] [--threads 1] [--out bench/results/train.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SHARED = Path(os.environ.get("MIXLINGUAL_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="embedded:multilingual-e5-small")
+    p.add_argument("--data", choices=("demo", "mlqa"), default="demo")
+    p.add_argument("--steps", type=int, default=12, help="optimizer steps per run (after warmup)")
+    p.add_argument("--warmup", type=int, default=2, help="first steps left out of the timing")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-length", type=int, default=128, help="max tokens, queries and passages alike")
+    p.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
+    p.add_argument("--train-embeddings", action="store_true", help="also train the word embeddings")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=2, help="alternating runs per side")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "train.json"))
+    p.add_argument("--worker", choices=("ours", "st"), help=argparse.SUPPRESS)
+    p.add_argument("--spec", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+# ----- preparation (parent process) ------------------------------------------------------
+def prepare(args, work: Path) -> dict:
+    """Save the backbone in ST layout, draw the pairs, write the spec both workers read."""
+    from mixlingual.config import config_from_dict
+    from mixlingual.encoder import BiEncoder
+    from mixlingual.train_setup import Distributed, build_sampler
+
+    model_dir = work / "model"
+    BiEncoder.from_pretrained(args.model).save(str(model_dir))
+    data = {"name": "demo"} if args.data == "demo" else {"name": "mlqa", "path": str(SHARED / "mlqa")}
+    total = args.steps + args.warmup
+    settings = {
+        "model": {"name": str(model_dir), "max_length_query": args.max_length, "max_length_passage": args.max_length,
+                  "freeze_word_embeddings": not args.train_embeddings},
+        "data": {"train": data}, "sampling": {"kind": "hybrid", "alpha": 0.5},
+        "optim": {"lr": 3.0e-5, "weight_decay": 0.01, "warmup_ratio": 0.1, "max_grad_norm": 1.0},
+        "train": {"batch_size": args.batch_size, "max_steps": total, "precision": args.precision, "log_every": 1,
+                  "checkpoint_every": 10 ** 6, "keep_last": 1, "progress": False, "threads": args.threads},
+        "eval": {"at_start": False, "at_end": False}, "output": {"tensorboard": False, "dir": str(work / "ours")},
+    }
+    config = config_from_dict(settings)
+    from mixlingual.tasks import make_task
+
+    task = make_task(config)
+    task.load_data()
+    sampler = build_sampler(config, task.items, Distributed())
+    pairs = []
+    batches = iter(sampler)
+    while len(pairs) < total * args.batch_size:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            sampler.set_epoch(sampler.epoch + 1)
+            batches = iter(sampler)
+            continue
+        for pair in batch.pairs:
+            item = task.items[pair.item_index]
+            pairs.append(("query: " + item.queries[pair.query_lang], "passage: " + item.positives[pair.passage_lang]))
+    spec = {"settings": settings, "pairs": pairs, "model_dir": str(model_dir), "args": vars(args), "work": str(work)}
+    (work / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    return spec
+
+
+# ----- workers (one subprocess per run) ---------------------------------------------------
+def peak_memory_mb() -> dict:
+    import torch
+
+    out = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if torch.cuda.is_available():
+        out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2 ** 20, 1)
+    return out
+
+
+def worker_ours(spec: dict, run_dir: Path) -> dict:
+    from mixlingual.config import config_from_dict
+    from mixlingual.train import train
+
+    config = config_from_dict(spec["settings"], [f"output.dir={run_dir}"])
+    started = time.perf_counter()
+    train(config)
+    wall = time.perf_counter() - started
+    seconds = [json.loads(x)["seconds"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [b - a for a, b in zip([0.0] + seconds[:-1], seconds)]
+    return {"step_seconds": steps, "wall_seconds": wall, **peak_memory_mb()}
+
+
+def worker_st(spec: dict, run_dir: Path) -> dict:
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
+                                       SentenceTransformerTrainingArguments)
+    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    from transformers import TrainerCallback
+
+    args = spec["args"]
+    torch.set_num_threads(args["threads"])
+    model = SentenceTransformer(spec["model_dir"], device="cuda" if torch.cuda.is_available() else "cpu")
+    model.max_seq_length = args["max_length"]
+    if not args["train_embeddings"]:
+        model[0].auto_model.get_input_embeddings().weight.requires_grad_(False)
+    queries, passages = zip(*spec["pairs"])
+    dataset = Dataset.from_dict({"anchor": list(queries), "positive": list(passages)})
+    stamps: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, *a, **k):
+            stamps.append(time.perf_counter())
+
+        def on_step_end(self, *a, **k):
+            stamps.append(time.perf_counter())
+
+    steps = args["steps"] + args["warmup"]
+    training_args = SentenceTransformerTrainingArguments(
+        output_dir=str(run_dir), max_steps=steps, per_device_train_batch_size=args["batch_size"],
+        learning_rate=3e-5, weight_decay=0.01, warmup_ratio=0.1, max_grad_norm=1.0,
+        bf16=args["precision"] == "bf16", use_cpu=not torch.cuda.is_available(), report_to="none",
+        save_strategy="no", logging_strategy="no", dataloader_drop_last=True, seed=42, disable_tqdm=True)
+    trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset,
+                                         loss=MultipleNegativesRankingLoss(model, scale=20.0), callbacks=[Clock()])
+    started = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - started
+    return {"step_seconds": [b - a for a, b in zip(stamps, stamps[1:])], "wall_seconds": wall, **peak_memory_mb()}
+
+
+def run_worker(args) -> None:
+    spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{args.worker}-", dir=spec["work"]))
+    result = (worker_ours if args.worker == "ours" else worker_st)(spec, run_dir)
+    print("RESULT " + json.dumps(result))
+
+
+# ----- the comparison ---------------------------------------------------------------------
+def launch(side: str, spec_path: Path, threads: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run([sys.executable, __file__, "--worker", side, "--spec", str(spec_path)],
+                          env=env, capture_output=True, text=True)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        raise SystemExit(f"{side} worker failed:\n{done.stderr[-4000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        run_worker(args)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        work = Path(tmp)
+        prepare(args, work)
+        runs = {"ours": [], "st": []}
+        for repeat in range(args.repeats):
+            for side in ("ours", "st"):
+                result = launch(side, work / "spec.json", args.threads)
+                timed = result["step_seconds"][args.warmup:]
+                result["median_step_seconds"] = statistics.median(timed)
+                runs[side].append(result)
+                print(f"run {repeat + 1} {side:<4}: median {result['median_step_seconds']:.3f} s/step over "
+                      f"{len(timed)} steps, peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
+    summary = {}
+    for side, results in runs.items():
+        summary[side] = {"median_step_seconds": statistics.median(r["median_step_seconds"] for r in results),
+                         "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
+        summary[side]["steps_per_second"] = 1.0 / summary[side]["median_step_seconds"]
+    ratio = summary["ours"]["steps_per_second"] / summary["st"]["steps_per_second"]
+    print(f"\n{'trainer':<32} {'steps/s':>8} {'s/step':>8} {'peak RSS MB':>12}")
+    for side, label in (("ours", "mixlingual train"), ("st", "SentenceTransformerTrainer+MNRL")):
+        s = summary[side]
+        print(f"{label:<32} {s['steps_per_second']:>8.3f} {s['median_step_seconds']:>8.3f} {s['peak_rss_mb']:>12.0f}")
+    print(f"speed ratio (ours / sentence-transformers): {ratio:.2f}x")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {"args": {k: v for k, v in vars(args).items() if k not in ("worker", "spec")}, "summary": summary,
+              "ratio": ratio, "runs": runs, "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
+              "note": "shared CPU: other jobs ran at the same time; sides alternate to spread the drift"}
+    out.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
