@@ -44,3 +44,17 @@ def test_missing_images_are_a_clean_error(setup, capsys):
                "--out", str(root / "eval2")])
     assert rc == 2
     assert "1 of 12 image files are missing" in capsys.readouterr().err
+
+
+def test_demo_image_text_prints_before_and_after(tmp_path, capsys):
+    out = tmp_path / "demo"
+    small = ["--set", "data.train.options={n: 80, seed: 0, size: 32}",
+             "--set", "eval.data.options={n: 30, seed: 1000, size: 32, exclude: {n: 80, seed: 0}}",
+             "--set", "imagetext={image_size: 32, widths: [8, 16], text_tower: scratch, freeze_text: false,"
+                      " scratch_hidden: 32, embed_dim: 16}",
+             "--set", "train.batch_size=16", "--set", "train.progress=false"]
+    assert main(["demo", "--task", "image-text", "--steps", "3", "--out", str(out), *small]) == 0
+    printed = capsys.readouterr().out
+    assert "before" in printed and "t2i r@1" in printed and "rank distance" in printed
+    assert (out / "eval" / "report.md").is_file() and (out / "train" / "model" / "imagetext_config.json").is_file()
+    assert main(["demo", "--task", "image-text", "--steps", "3", "--out", str(out), *small]) == 2  # no silent overwrite

@@ -44,7 +44,10 @@ TABLE_ROWS.append(("rank distance (lower=better)", ("rank_distance", "mean")))
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    parser.add_argument("--steps", type=int, default=DEMO_SETTINGS["train"]["max_steps"], help="training steps")
+    parser.add_argument("--task", choices=["text", "image-text"], default="text",
+                        help="text (default) or image-text (generated scenes, see docs/image_text.md)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help=f"training steps (default {DEMO_SETTINGS['train']['max_steps']}; image-text 600)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads (default: the idle cores, at least 1)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo run in --out")
@@ -82,6 +85,11 @@ def format_table(before: dict, after: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     from mixlingual.train import train
 
+    if args.task == "image-text":
+        from mixlingual.imagetext.cli import run_demo
+
+        return run_demo(args)
+    args.steps = args.steps or DEMO_SETTINGS["train"]["max_steps"]
     started = time.perf_counter()
     out = Path(args.out)
     if (out / "checkpoints").exists():

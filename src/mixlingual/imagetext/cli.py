@@ -65,6 +65,7 @@ def _langs(values) -> list[str] | None:
 
 
 # ----- demo ---------------------------------------------------------------------------------
+DEMO_STEPS = 600
 DEMO_SETTINGS = [
     "train.task=image-text", "train.batch_size=64", "train.precision=fp32", "train.log_every=50",
     "train.checkpoint_every=1000", "data.train.name=synthetic", "data.train.options={n: 3000, seed: 0, size: 64}",
@@ -79,7 +80,9 @@ DEMO_SETTINGS = [
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo-image-text", help="output folder")
-    parser.add_argument("--steps", type=int, default=600, help="training steps (600: about 2 CPU minutes)")
+    parser.add_argument("--steps", type=int, default=DEMO_STEPS, help="training steps (600: 2-4 CPU minutes)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo run in --out")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
 
 
@@ -93,10 +96,20 @@ def run_demo(args: argparse.Namespace) -> int:
     from mixlingual.imagetext.model import ImageTextModel
     from mixlingual.train import train
 
-    out = Path(args.out)
+    from mixlingual.errors import ConfigError
+
+    # `mixlingual demo --task image-text` shares the text demo's options (its default --out is runs/demo)
+    out = Path(args.out if args.out != "runs/demo" else "runs/demo-image-text")
+    steps = args.steps or DEMO_STEPS
     if (out / "train").exists():
-        shutil.rmtree(out / "train")  # the demo always starts fresh
-    config = load_config(None, DEMO_SETTINGS + [f"train.max_steps={args.steps}", f"output.dir={out / 'train'}",
+        if not getattr(args, "overwrite", False):
+            raise ConfigError(f"--out: {out} holds an earlier run; pass --overwrite or choose another folder")
+        shutil.rmtree(out / "train")
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    config = load_config(None, DEMO_SETTINGS + [f"train.max_steps={steps}", f"output.dir={out / 'train'}",
                                                 *args.set])
     train(config)
     evals = [json.loads(line) for line in (out / "train" / "metrics.jsonl").read_text().splitlines()]
@@ -105,7 +118,8 @@ def run_demo(args: argparse.Namespace) -> int:
     model = ImageTextModel.load(str(out / "train" / "model"))
     items = load_image_captions("synthetic", None, **config.eval.data.options)
     evaluate_image_text(model, items, out_dir=out / "eval")
-    print(f"\nimage-text demo: {config.train.max_steps} steps on 3000 generated scenes, 6 caption languages")
+    print(f"\nimage-text demo: {config.train.max_steps} steps on {config.data.train.options.get('n')} generated "
+          f"scenes, evaluated on {len(items)} held-out scenes, {len(items[0].captions)} caption languages")
     print(f"{'metric':<28}{'before':>10}{'after':>10}")
     for setting in ("t2i", "i2t", "i2t_multi"):
         for metric in ("r@1", "r@10"):
