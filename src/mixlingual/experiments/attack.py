@@ -10,7 +10,7 @@ ends the attack, so the attacked rank is never better than the clean one.
 Only `encoder.encode(texts, kind=...)` is used (black box: no gradients, no weights). The report
 counts model queries (query texts encoded) next to the budget, as attack cost.
 
-    mixlingual attack --model M --benchmark xquad-r --data PATH --out DIR --budget 3 [--max-queries 200]
+    mixlingual attack --model M --benchmark xquad-r --data PATH --out DIR --budget 3 [--max-queries 200] [--langs de,en]
 """
 
 from __future__ import annotations
@@ -153,14 +153,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", choices=("multi", "mono"), default="multi")
     parser.add_argument("--max-queries", type=int, default=None, help="attack a seeded sample of N queries")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--langs", help="comma-separated languages of the collection to keep (default: all)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixlingual.data.registry import load_collection
     from mixlingual.encoder import BiEncoder
+    from mixlingual.evaluate_cli import load_benchmark
 
     config = AttackConfig(args.budget, args.tries_per_step, args.pool, args.seed, args.max_queries)
-    report = attack_collection(BiEncoder.from_pretrained(args.model), load_collection(args.benchmark, args.data), config)
+    langs = args.langs.split(",") if args.langs else None
+    collection = load_benchmark(args.benchmark, args.data, candidate="sentence", langs=langs)
+    if langs:   # loaders without a langs option: filter here
+        collection = Collection(collection.name, [q for q in collection.queries if q.lang in langs],
+                                [c for c in collection.candidates if c.lang in langs], collection.meta)
+    report = attack_collection(BiEncoder.from_pretrained(args.model), collection, config)
     write_atomic(args.out / "attack.json", json.dumps(report, indent=2, ensure_ascii=False))
     s = report["summary"]
     if s["n"]:
