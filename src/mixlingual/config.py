@@ -50,6 +50,8 @@ class DataConfig:
     languages: list | None = None                 # restrict training pairs to these languages
     hard_negatives: int = 0                       # hard negatives per pair (from item.negatives)
     max_items: int | None = None                  # keep the first N items (quick runs)
+    stream: bool = False                          # read items as a stream (data too big for memory)
+    buffer_size: int = 10000                      # streaming: items held in memory at once
 
 
 @dataclass
@@ -266,6 +268,7 @@ def validate(config: Config) -> None:
                             ("train.log_every", t.log_every, 1), ("train.checkpoint_every", t.checkpoint_every, 1),
                             ("train.keep_last", t.keep_last, 1), ("train.threads", t.threads, 1),
                             ("data.hard_negatives", config.data.hard_negatives, 0),
+                            ("data.buffer_size", config.data.buffer_size, 1),
                             ("data.max_items", config.data.max_items, 1), ("eval.every_steps", e.every_steps, 0),
                             ("eval.patience", e.patience, 1), ("optim.warmup_steps", o.warmup_steps, 0),
                             ("model.max_length_query", config.model.max_length_query, 1),
@@ -293,6 +296,8 @@ def validate(config: Config) -> None:
 
 def validate_against_data(config: Config, items, world_size: int = 1) -> None:
     """Checks that need the loaded training items (run before any model work)."""
+    if config.data.stream:
+        return  # the streaming sampler checks its buffer instead
     if not items:
         raise ConfigError(f"data.train: dataset '{config.data.train.name}' at {config.data.train.path} has no items")
     present = {lang for item in items for lang in (*item.queries, *item.positives)}

@@ -61,13 +61,34 @@ class Batch:
     """What a sampler yields: the batch kind ("X-X" | "X-Y" | "mixed") and this rank's pairs.
 
     `language` is the shared language of an X-X batch (None otherwise); `step` is the index of
-    the batch within its epoch.
+    the batch within its epoch. `items` is set by streaming samplers only: the records of the
+    pairs, in order (their `item_index` then counts items read from the stream).
     """
 
     kind: str
     pairs: list[Pair]
     language: str | None = None
     step: int = 0
+    items: list | None = None
+
+
+def draw_kind(ratios: dict[str, float], rng: np.random.Generator) -> str:
+    """One batch kind drawn with probabilities `ratios` (kinds with probability 0 never come up)."""
+    kinds = [k for k in KINDS if ratios.get(k, 0) > 0]
+    weights = np.array([ratios[k] for k in kinds])
+    return kinds[rng.choice(len(kinds), p=weights / weights.sum())]
+
+
+def make_pair(kind: str, language: str | None, index: int, cross_options: Sequence[tuple[str, str]],
+              query_langs: Sequence[str], passage_langs: Sequence[str], rng: np.random.Generator) -> Pair:
+    """The languages of one pair: X-X uses the batch language, X-Y an ordered pair with q != p,
+    mixed an independent draw of each side."""
+    if kind == "X-X":
+        return Pair(index, language, language)
+    if kind == "X-Y":
+        q, p = cross_options[rng.integers(len(cross_options))]
+        return Pair(index, q, p)
+    return Pair(index, query_langs[rng.integers(len(query_langs))], passage_langs[rng.integers(len(passage_langs))])
 
 
 class _Pool:
@@ -244,9 +265,7 @@ class MixtureBatchSampler:
         self.refills = 0
         for step in range(len(self)):
             rng = np.random.default_rng([self.seed, epoch, step + 1])
-            ratios = self.schedule.at(epoch * len(self) + step)
-            kinds = [k for k in KINDS if ratios.get(k, 0) > 0]
-            kind = kinds[rng.choice(len(kinds), p=np.array([ratios[k] for k in kinds]) / sum(ratios[k] for k in kinds))]
+            kind = draw_kind(self.schedule.at(epoch * len(self) + step), rng)
             language = None
             if kind == "X-X":
                 language = self.mono_languages[rng.choice(len(self.mono_languages), p=self.language_weights)]
@@ -261,14 +280,8 @@ class MixtureBatchSampler:
             yield kind, language, [self._pair(kind, language, i, rng) for i in chosen]
 
     def _pair(self, kind: str, language: str | None, index: int, rng: np.random.Generator) -> Pair:
-        if kind == "X-X":
-            return Pair(index, language, language)
-        if kind == "X-Y":
-            options = self.cross_options[index]
-            q, p = options[rng.integers(len(options))]
-            return Pair(index, q, p)
         q_langs, p_langs = self.mixed_options[index]
-        return Pair(index, q_langs[rng.integers(len(q_langs))], p_langs[rng.integers(len(p_langs))])
+        return make_pair(kind, language, index, self.cross_options[index], q_langs, p_langs, rng)
 
     def describe(self) -> dict:
         """What the sampler will draw from: for logs and the run's summary."""

@@ -70,12 +70,24 @@ def total_steps(config: Config, batches_per_epoch: int) -> int:
     return config.train.epochs * max(1, batches_per_epoch // config.train.grad_accum)
 
 
-def build_sampler(config: Config, items, dist: Distributed, steps: int | None = None) -> MixtureBatchSampler:
+def build_sampler(config: Config, items, dist: Distributed, steps: int | None = None):
     """The batch sampler the `sampling` section describes, sharded for this rank.
+
+    `items` is the list of training items, or with `data.stream` a function returning a fresh
+    iterator over them (a `StreamingBatchSampler` is built then).
 
     Schedules are laid over micro-batches (steps x grad_accum), the unit the sampler counts.
     """
     s = config.sampling
+    if config.data.stream:
+        from mixlingual.sampling_stream import StreamingBatchSampler
+
+        sampler = StreamingBatchSampler(items, config.train.batch_size, config.ratio_schedule(1),
+                                        buffer_size=config.data.buffer_size, seed=config.train.seed,
+                                        rank=dist.rank, world_size=dist.world_size)
+        steps = steps or total_steps(config, len(sampler))
+        sampler.schedule = config.ratio_schedule(steps * config.train.grad_accum)
+        return sampler
     sampler = MixtureBatchSampler(items, config.train.batch_size, config.ratio_schedule(1),
                                   languages=config.data.languages, language_weighting=s.language_weighting,
                                   temperature=s.temperature, seed=config.train.seed, rank=dist.rank,

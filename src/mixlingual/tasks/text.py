@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from mixlingual.config import Config
+from mixlingual.errors import ConfigError
 from mixlingual.loss import InfoNCELoss
 from mixlingual.sampling import Batch
 
@@ -34,19 +35,38 @@ class TextRetrievalTask:
         from mixlingual.data.registry import load_collection, load_parallel
 
         train = self.config.data.train
-        items = load_parallel(train.name, train.path, **train.options)
-        if self.config.data.max_items:
-            items = items[: self.config.data.max_items]
-        self.items = list(items)
-        self.load_report = getattr(items, "report", None)  # loaders may attach skip counts
+        if self.config.data.stream:
+            self.items = self._stream_factory()
+            self.load_report = None
+        else:
+            items = load_parallel(train.name, train.path, **train.options)
+            if self.config.data.max_items:
+                items = items[: self.config.data.max_items]
+            self.items = list(items)
+            self.load_report = getattr(items, "report", None)  # loaders may attach skip counts
         ref = self.config.eval.data
         if ref.name:
             self.eval_collection = load_collection(ref.name, ref.path, **ref.options)
 
+    def _stream_factory(self):
+        """A function returning a fresh iterator over the training items (`data.stream`)."""
+        import itertools
+
+        from mixlingual.data import jsonl
+        from mixlingual.data.registry import get_loader
+
+        train = self.config.data.train
+        loader = jsonl if train.name == "jsonl" else get_loader(train.name)
+        if not hasattr(loader, "iter_parallel"):
+            raise ConfigError(f"data.stream: dataset '{train.name}' has no streaming reader (iter_parallel); "
+                              f"set data.stream=false or convert it to JSONL")
+        limit = self.config.data.max_items
+        return lambda: itertools.islice(loader.iter_parallel(train.path, **train.options), limit)
+
     def overlap_report(self) -> str | None:
         """Eval queries / candidates that also occur in the training items (exact or normalized)."""
-        if self.eval_collection is None:
-            return None
+        if self.eval_collection is None or self.config.data.stream:
+            return None  # a stream is not read twice just for this check (see docs/training.md)
         from mixlingual.data.overlap import find_overlap
 
         report = find_overlap(self.items, self.eval_collection)
@@ -76,7 +96,7 @@ class TextRetrievalTask:
         return module
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict]:
-        items = [self.items[pair.item_index] for pair in batch.pairs]
+        items = batch.items or [self.items[pair.item_index] for pair in batch.pairs]
         queries = [item.queries[pair.query_lang] for item, pair in zip(items, batch.pairs)]
         passages = [item.positives[pair.passage_lang] for item, pair in zip(items, batch.pairs)]
         k = self.config.data.hard_negatives

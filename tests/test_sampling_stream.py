@@ -1,0 +1,80 @@
+"""Streaming sampler: every batch checked; bounded memory; exact length; resume; DDP; training on a stream."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+from helpers_train import tiny_run_overrides
+from test_sampling import binomial_bounds, check_batch, make_items
+
+from mixlingual.config import load_config
+from mixlingual.errors import ConfigError
+from mixlingual.sampling_stream import StreamingBatchSampler
+from mixlingual.train import train
+
+
+class CountingStream:
+    """A re-readable stream that records how many items were pulled."""
+
+    def __init__(self, items):
+        self.items, self.pulled = items, 0
+
+    def __call__(self):
+        for item in self.items:
+            self.pulled += 1
+            yield item
+
+
+def test_every_batch_valid_memory_bounded_and_length_exact():
+    items = make_items(n_groups=150)
+    stream = CountingStream(items)
+    sampler = StreamingBatchSampler(stream, 6, {"X-X": 0.4, "X-Y": 0.4, "mixed": 0.2}, buffer_size=40, seed=1)
+    assert sampler.num_items == len(items) and len(sampler) == len(items) // 6
+    kinds = Counter()
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        stream.pulled = 0
+        yielded = 0
+        for batch in sampler:
+            check_batch(batch, items, 6)
+            assert [items[p.item_index] for p in batch.pairs] == batch.items
+            yielded += len(batch.pairs)
+            assert stream.pulled - yielded <= 40  # never more than the buffer held in memory
+            kinds[batch.kind] += 1
+        assert yielded == len(sampler) * 6
+    n = sum(kinds.values())
+    lo, hi = binomial_bounds(n, 0.4)
+    assert lo - 0.1 * n <= kinds["X-X"] <= hi  # a few X-X draws fall back to X-Y when no language fills
+
+
+def test_resume_and_ddp():
+    items = make_items(n_groups=120)
+    make = lambda: iter(items)  # noqa: E731
+    full = StreamingBatchSampler(make, 4, {"X-X": 0.5, "X-Y": 0.5}, buffer_size=32, seed=3)
+    expected = list(full)
+    part = StreamingBatchSampler(make, 4, {"X-X": 0.5, "X-Y": 0.5}, buffer_size=32, seed=3)
+    it = iter(part)
+    head = [next(it) for _ in range(9)]
+    resumed = StreamingBatchSampler(make, 4, {"X-X": 0.5, "X-Y": 0.5}, buffer_size=32, seed=3)
+    resumed.load_state_dict(part.state_dict())
+    assert head + list(resumed) == expected
+    ranks = [list(StreamingBatchSampler(make, 2, {"X-X": 0.5, "X-Y": 0.5}, buffer_size=32, seed=3, rank=r,
+                                        world_size=2)) for r in range(2)]
+    for a, b in zip(*ranks):
+        assert (a.kind, a.language) == (b.kind, b.language)
+        groups = [items[p.item_index].group for p in a.pairs + b.pairs]
+        assert len(set(groups)) == 4
+
+
+def test_small_buffer_is_a_config_error():
+    with pytest.raises(ConfigError, match="data.buffer_size"):
+        StreamingBatchSampler(lambda: iter(make_items(10)), 8, {"X-Y": 1.0}, buffer_size=16)
+
+
+def test_training_from_a_stream(tmp_path):
+    torch.set_num_threads(1)
+    summary = train(load_config(None, tiny_run_overrides(tmp_path, steps=3) + ["data.stream=true",
+                                                                              "data.buffer_size=24"]))
+    assert summary["steps"] == 3 and summary["sampler"]["streaming"]
