@@ -6,9 +6,11 @@ A task is a small object with this interface (see `TextRetrievalTask` for the re
     task.load_data()                          # sets task.items (sampler input) and eval data
     task.items                                # Sequence of ParallelItem-like records: .queries,
                                               #   .positives (lang -> content), .group, .mono_languages, ...
+                                              #   (with data.stream: a function returning an iterator)
     task.overlap_report() -> str | None       # train/eval leak description, None when clean
     task.build_model(device) -> nn.Module     # every trainable parameter, checkpointed as one module
-    task.loss(batch) -> (loss tensor, dict)   # a sampler Batch (this rank's pairs) -> scalar loss + logs
+    task.loss(batch) -> (loss tensor, dict)   # a sampler Batch (this rank's pairs; batch.items holds
+                                              #   the records when streaming) -> scalar loss + logs
     task.evaluate() -> dict | None            # metrics.json-style dict, or None without eval data
     task.save_model(path)                     # the final model in its serving layout
 
