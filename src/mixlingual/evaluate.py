@@ -196,8 +196,9 @@ def _aggregate(settings, query_langs, cand_langs, per_pair, per_multi) -> dict:
         summary["mono"] = {m: metrics.macro_mean({x: v[m] for x, v in mono.items()}) for m in names} if mono else None
     if "cross" in settings:
         cross_pairs = [(x, y) for x in query_langs for y in cand_langs if x != y]
-        per_language["cross"] = {x: {m: metrics.macro_mean({y: pair_means[(x, y)][m] for y in cand_langs if y != x})
-                                     for m in names} for x in query_langs if len(cand_langs) > (x in cand_langs)}
+        others = {x: [y for y in cand_langs if y != x] for x in query_langs}
+        per_language["cross"] = {x: {m: metrics.macro_mean({y: pair_means[(x, y)][m] for y in ys}) for m in names}
+                                 for x, ys in others.items() if ys}
         summary["cross"] = ({m: metrics.macro_mean({p: pair_means[p][m] for p in cross_pairs}) for m in names}
                             if cross_pairs else None)
     if "multi" in settings:

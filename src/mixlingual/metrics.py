@@ -129,7 +129,6 @@ def bitext_accuracy(top1: np.ndarray, gold: np.ndarray) -> float:
     return float((top1 == gold).mean())
 
 
-# name -> function(ranks, n_relevant) -> per-query values; the order is the report order
 def per_query_metrics(ranks: np.ndarray, n_relevant=None) -> dict[str, np.ndarray]:
     """All standard per-query metrics of one setting (NaN rows = queries with nothing relevant)."""
     return {
@@ -142,6 +141,7 @@ def per_query_metrics(ranks: np.ndarray, n_relevant=None) -> dict[str, np.ndarra
     }
 
 
+# the keys of `per_query_metrics`, in report order
 METRIC_NAMES: tuple[str, ...] = ("map", "r@1", "r@10", "mrr@10", "ndcg@10", "recall@100")
 
 
