@@ -9,7 +9,9 @@ configs/imagetext-synthetic.yaml) for the same number of steps, changing only th
   language X (X drawn uniformly per batch);
 * ``hybrid`` - X-X image-caption batches with probability 0.5, otherwise X-Y caption-caption
   batches (captions of the same images in two languages; no images);
-* ``mixed`` - image-caption batches whose caption languages are drawn independently per pair.
+* ``mixed`` - image-caption batches whose caption languages are drawn independently per pair;
+* ``hybrid+itc`` (opt-in via `--regimes`) - hybrid whose X-Y batches also train ITC (image vs
+  caption_X), so it sees as many image batches as the other regimes plus the text alignment.
 
 Each run's final model is evaluated on held-out scenes (another seed). Per regime: mean and
 standard deviation over seeds. Between regimes: paired randomization tests
