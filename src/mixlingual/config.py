@@ -303,7 +303,8 @@ def validate_against_data(config: Config, items, world_size: int = 1) -> None:
     present = {lang for item in items for lang in (*item.queries, *item.positives)}
     for lang in config.data.languages or []:
         if lang not in present:
-            raise ConfigError(f"data.languages: no training data in '{lang}'; the data has {', '.join(sorted(present))}")
+            raise ConfigError(f"data.languages: no training data in '{lang}'; "
+                              f"the data has {', '.join(sorted(present))}")
     groups = len({item.group for item in items})
     need = config.train.batch_size * world_size
     if need > groups:

@@ -136,7 +136,8 @@ def train(config: Config, resume: bool = False) -> dict:
     if resume and latest is not None:
         saved = load_checkpoint(latest, module=module, optimizer=optimizer, rank=dist.rank)
         if saved["world_size"] != dist.world_size:
-            raise ConfigError(f"cannot resume {latest}: written by {saved['world_size']} rank(s), now {dist.world_size}")
+            raise ConfigError(f"cannot resume {latest}: written by {saved['world_size']} rank(s), "
+                              f"now {dist.world_size}")
         scheduler.load_state_dict(saved["scheduler"])
         sampler.load_state_dict(saved["sampler"])
         state = TrainerState(**saved["trainer"])
