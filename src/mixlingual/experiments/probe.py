@@ -78,8 +78,12 @@ def run_probe(encoder, data: ProbeData, config: ProbeConfig | None = None) -> di
     classifier.fit(featurize(encoder, data.train_x, config), data.train_y)
     labels = sorted(set(data.train_y))
     per_language = {}
+    # one encoder call for every language: the encoder batches by length, the cache is read once
+    everything = [x for examples in data.eval_x.values() for x in examples]
+    all_predicted = classifier.predict(featurize(encoder, everything, config)) if everything else []
+    start = 0
     for lang, examples in data.eval_x.items():
-        predicted = classifier.predict(featurize(encoder, examples, config))
+        predicted, start = all_predicted[start:start + len(examples)], start + len(examples)
         gold = data.eval_y[lang]
         row = lang_table.table().get(lang)
         per_language[lang] = {
