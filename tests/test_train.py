@@ -102,3 +102,21 @@ def test_refuses_to_overwrite_a_run_without_resume(tmp_path):
     again = train(load_config(None, overrides[:-1] + [f"output.dir={tmp_path / 'run'}", "train.max_steps=3"]),
                   resume=True)
     assert again["steps"] == 3
+
+
+def test_length_buckets_give_the_same_embeddings_and_gradients(tmp_path):
+    from mixlingual.tasks import make_task
+
+    texts = ["the cat", "the big old house of the city on the river", "a dog", "one two three four five six",
+             "paris", "the sun and the moon and the night"]
+    grads = []
+    for buckets in (1, 3):
+        task = make_task(load_config(None, tiny_run_overrides(tmp_path) + [f"model.length_buckets={buckets}"]))
+        task.build_model(torch.device("cpu")).eval()
+        emb = task._embed(texts, "passage")
+        weights = torch.randn(emb.shape, generator=torch.Generator().manual_seed(0))
+        (emb * weights).sum().backward()  # a different weight per row: a wrong order changes the gradient
+        grads.append((emb.detach(), next(task.encoder.parameters()).grad.clone()))
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-5, atol=1e-6)
+    assert grads[0][1].abs().sum() > 0
+    torch.testing.assert_close(grads[0][1], grads[1][1], rtol=1e-4, atol=1e-6)

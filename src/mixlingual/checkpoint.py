@@ -53,7 +53,7 @@ def latest_checkpoint(root: str | Path) -> Path | None:
 def trainable_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The module's state dict without frozen parameters (they come back from the backbone)."""
     frozen = {name for name, p in module.named_parameters() if not p.requires_grad}
-    return {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items() if k not in frozen}
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items() if k not in frozen}
 
 
 def optimizer_to_files(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:

@@ -35,6 +35,7 @@ class ModelConfig:
     query_prefix: str | None = None               # None: the encoder's default ("query: ")
     passage_prefix: str | None = None
     freeze_word_embeddings: bool = False          # the 250k x d matrix dominates optimizer cost
+    length_buckets: int = 1                       # embed a batch in N length-sorted chunks (less padding)
 
 
 @dataclass
@@ -269,6 +270,7 @@ def validate(config: Config) -> None:
                             ("train.keep_last", t.keep_last, 1), ("train.threads", t.threads, 1),
                             ("data.hard_negatives", config.data.hard_negatives, 0),
                             ("data.buffer_size", config.data.buffer_size, 1),
+                            ("model.length_buckets", config.model.length_buckets, 1),
                             ("data.max_items", config.data.max_items, 1), ("eval.every_steps", e.every_steps, 0),
                             ("eval.patience", e.patience, 1), ("optim.warmup_steps", o.warmup_steps, 0),
                             ("model.max_length_query", config.model.max_length_query, 1),

@@ -102,10 +102,29 @@ class TextRetrievalTask:
         k = self.config.data.hard_negatives
         negatives = [text for item, pair in zip(items, batch.pairs)
                      for text in item.negatives.get(pair.passage_lang, [])[:k]] if k else []
-        q = self.encoder.embed(queries, "query")
-        p = self.encoder.embed(passages + negatives, "passage")
+        q = self._embed(queries, "query")
+        p = self._embed(passages + negatives, "passage")
         loss = self.criterion(q, p[: len(passages)], p[len(passages):])
         return loss, {"hard_negatives": len(negatives), "temperature": self.criterion.temperature}
+
+    def _embed(self, texts: list[str], kind: str) -> torch.Tensor:
+        """`encoder.embed`, optionally in `model.length_buckets` length-sorted chunks.
+
+        Each text's embedding does not depend on its batch-mates, so running short and long
+        texts apart only removes padding (~30% of the tokens of a random batch of short
+        texts), which is compute saved on a CPU; on a GPU one big call is usually faster.
+        """
+        buckets = min(self.config.model.length_buckets, len(texts))
+        if buckets <= 1:
+            return self.encoder.embed(texts, kind)
+        lengths = [len(ids) for ids in self.encoder.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        order = sorted(range(len(texts)), key=lengths.__getitem__)
+        size = -(-len(order) // buckets)  # ceil: chunks of near-equal size
+        parts = [self.encoder.embed([texts[i] for i in order[start:start + size]], kind)
+                 for start in range(0, len(order), size)]
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order)] = torch.arange(len(order))
+        return torch.cat(parts)[inverse.to(parts[0].device)]
 
     # ----- evaluation and export --------------------------------------------------------
     def evaluate(self) -> dict | None:
