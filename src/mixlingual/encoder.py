@@ -21,7 +21,7 @@ import torch
 
 from mixlingual.backbones import Backbone, load_backbone, model_max_length
 from mixlingual.backbones.st_layout import read_settings, replace_folder, write_st_files
-from mixlingual.errors import ConfigError, MixlingualError
+from mixlingual.errors import ConfigError, MixlingualError, ModelError
 
 KINDS = ("query", "passage")
 _PROGRESS_MIN_TEXTS = 1000  # show a progress bar by default from this many texts on
@@ -68,10 +68,8 @@ class BiEncoder(torch.nn.Module):
         self.name = name or getattr(model.config, "_name_or_path", "") or "model"
         self.max_model_length = model_max_length(model, tokenizer)
         self.config.validate(self.max_model_length)
-        specials = tokenizer("", add_special_tokens=True)["input_ids"]
         # The ids a tokenizer puts around content (e.g. <s> ... </s>); windows reuse them.
-        self._head = specials[:1] if len(specials) >= 1 else []
-        self._tail = specials[1:]
+        self._head, self._tail = _special_frame(tokenizer)
         pad = tokenizer.pad_token_id
         self._pad_id = int(pad if pad is not None else 0)
 
@@ -236,6 +234,16 @@ class BiEncoder(torch.nn.Module):
             digest.update(f"{key}:{data.dtype}:{tuple(data.shape)}".encode())
             digest.update(data.reshape(-1).view(torch.uint8).numpy() if data.numel() else b"")
         return digest.hexdigest()[:16]
+
+
+def _special_frame(tokenizer) -> tuple[list[int], list[int]]:
+    """The special-token ids a tokenizer adds before and after a single text's content."""
+    content = tokenizer("a", add_special_tokens=False)["input_ids"]
+    framed = tokenizer("a", add_special_tokens=True)["input_ids"]
+    for start in range(len(framed) - len(content) + 1):
+        if framed[start:start + len(content)] == content:
+            return framed[:start], framed[start + len(content):]
+    raise ModelError("cannot locate the content inside the tokenizer's special tokens")
 
 
 def _check_overrides(overrides: dict) -> None:
