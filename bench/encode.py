@@ -1,6 +1,6 @@
 """Encoding throughput: our BiEncoder against sentence-transformers on the same model and texts.
 
-    .venv/bin/python bench/encode.py [--texts 512] [--batch-size 32] [--threads 2]
+    .venv/bin/python bench/encode.py [--texts 512] [--batch-size 32] [--threads 1]
 
 Measured in one run, on the same texts (real XQuAD-R sentences from ../shared/data when present,
 else generated), the same batch size and max length:
@@ -88,7 +88,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="embedded:multilingual-e5-small")
     parser.add_argument("--texts", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: a shared CPU punishes multi-threaded small ops)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "encode.json")
