@@ -164,3 +164,13 @@ def test_synthetic_exclude_gives_a_held_out_set():
     assert any(c in seen for it in full for c in it.captions["en"])  # duplicates do occur...
     assert not any(c in seen for it in held for caps in it.captions.values() for c in caps)  # ...and are dropped
     assert held[0].meta["excluded_duplicates"] == len(full) - len(held) > 0
+
+
+def test_jsonl_language_filter(tmp_path):
+    rows = [{"id": "a", "image": "a.png", "captions": {"en": ["x"], "de": ["y"]}},
+            {"id": "b", "image": "b.png", "captions": {"de": ["z"]}}]
+    (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    items = load_image_captions("jsonl", tmp_path / "c.jsonl", langs=["en"], check_images=False)
+    assert [(it.id, it.captions) for it in items] == [("a", {"en": ["x"]})]
+    with pytest.raises(DataError, match="no captions in languages"):
+        load_image_captions("jsonl", tmp_path / "c.jsonl", langs=["fr"], check_images=False)

@@ -131,3 +131,16 @@ def test_text_sampler_over_images_shards_ranks_and_never_repeats_an_image():
         assert len(images) == len(set(images)) == 16  # an image at most once per global batch
     again = list(MixtureBatchSampler(items, 8, ratios, seed=3, rank=0, world_size=2))
     assert [(b.kind, b.pairs) for b in again] == [(b.kind, b.pairs) for b in ranks[0]]
+
+
+def test_momentum_distillation_trains_and_is_checkpointed(tmp_path):
+    out = tmp_path / "albef"
+    train(_config(out, "train.max_steps=6", "train.checkpoint_every=3", "eval.data.name=null", "sampling.kind=mono",
+                  "imagetext.momentum={enabled: true, queue_size: 48, alpha: 0.4}"))
+    checkpoint = load_file(str(out / "checkpoints" / "step-00000006" / "model.safetensors"))
+    # the EMA copies and the queues are part of the training state (exact resume)...
+    assert "momentum.image_proj.weight" in checkpoint and "momentum.id_queue" in checkpoint
+    assert (checkpoint["momentum.id_queue"] >= 0).all()  # 6 steps x 16 > 48 slots: the ring is full
+    # ...but not of the exported model, which stays a plain dual encoder
+    assert not any(k.startswith("momentum") for k in load_file(str(out / "model" / "model.safetensors")))
+    ImageTextModel.load(str(out / "model"))

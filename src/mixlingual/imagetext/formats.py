@@ -209,8 +209,22 @@ def load_synthetic(path=None, *, n: int = 1000, seed: int = 0, size: int = 64, l
     return items
 
 
+def load_jsonl(path, *, images=None, langs=None, check_images: bool = True) -> list[ImageCaptionItem]:
+    """The canonical JSONL (`images` is not needed: paths are in the file); `langs` keeps only those
+    caption languages, and images left with no caption are not returned."""
+    items = read_image_captions(path, check_images=check_images)
+    if langs:
+        wanted = set(langs)
+        for item in items:
+            item.captions = {lang: caps for lang, caps in item.captions.items() if lang in wanted}
+        items = [item for item in items if item.captions]
+        if not items:
+            raise DataError(f"no captions in languages {sorted(wanted)}", path=str(path))
+    return items
+
+
 LOADERS = {
-    "jsonl": lambda path, images=None, check_images=True, **_: read_image_captions(path, check_images=check_images),
+    "jsonl": load_jsonl,
     "multi30k": load_multi30k,
     "xflickrco": load_xflickrco,
     "xtd10": load_xtd10,
