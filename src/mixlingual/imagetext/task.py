@@ -8,7 +8,7 @@ batch), DDP sharding and exact resume as text training. A sampler batch maps to 
 |---|---|---|
 | ``X-X``   | all captions in one language X | ITC(image, caption_X) |
 | ``mixed`` | caption languages drawn per pair | ITC(image, caption_q) |
-| ``X-Y``   | q_lang != p_lang per pair | `xy_weight` * caption-caption InfoNCE(caption_q, caption_p) (+ `xy_image_weight` * ITC(image, caption_q)) |
+| ``X-Y``   | q_lang != p_lang per pair | xy_weight * InfoNCE(caption_q, caption_p) [+ xy_image_weight * ITC] |
 
 The `imagetext:` config section holds the options below (`ImageTextOptions`); the text tower is
 `model.name`, the temperature comes from `loss.temperature` / `loss.learnable_temperature`.
