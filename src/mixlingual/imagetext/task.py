@@ -141,6 +141,7 @@ class ImageTextTask:
             texts = [c for it in self.image_items for caps in it.captions.values() for c in caps]
             self.model.precompute_text_features(texts, cache_dir=self.options.text_cache_dir)
         module = nn.ModuleDict(parts)
+        _broadcast_initial_weights(module)
         module.train()
         return module
 
@@ -153,9 +154,15 @@ class ImageTextTask:
         from mixlingual.imagetext.text_tower import make_caption_text_tower
 
         texts = [c for it in self.image_items for caps in it.captions.values() for c in caps]
-        return make_caption_text_tower(Path(self.config.output.dir) / "caption_tower_init", texts,
-                                       hidden_size=self.options.scratch_hidden, layers=self.options.scratch_layers,
-                                       seed=self.config.train.seed)
+        folder = Path(self.config.output.dir) / "caption_tower_init"
+        # under DDP rank 0 writes (atomically) and the others wait, then every rank reads it
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if not distributed or torch.distributed.get_rank() == 0:
+            make_caption_text_tower(folder, texts, hidden_size=self.options.scratch_hidden,
+                                    layers=self.options.scratch_layers, seed=self.config.train.seed)
+        if distributed:
+            torch.distributed.barrier()
+        return str(folder)
 
     def _caption(self, item_index: int, item, lang: str, step: int, side: int) -> str:
         captions = item.captions[lang]
@@ -206,3 +213,20 @@ class ImageTextTask:
 
     def save_model(self, path) -> None:
         self.model.save(str(path))
+
+
+def _broadcast_initial_weights(module: nn.Module) -> None:
+    """Under DDP, give every rank rank 0's initial weights, as DistributedDataParallel does.
+
+    The loop seeds each rank differently (so dropout differs), which would otherwise give the
+    randomly initialized image tower and heads a different start on every rank. Frozen
+    parameters (a pretrained text tower) are identical everywhere and are skipped.
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    with torch.no_grad():
+        for param in module.parameters():
+            if param.requires_grad:
+                torch.distributed.broadcast(param.data, src=0)
+        for buffer in module.buffers():
+            torch.distributed.broadcast(buffer, src=0)

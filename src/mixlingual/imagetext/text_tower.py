@@ -42,13 +42,18 @@ def make_caption_text_tower(path, texts: list[str], *, hidden_size: int = 64, la
     import torch
     from transformers import BertConfig, BertModel
 
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
+    from mixlingual.backbones.st_layout import replace_folder
+
     tokenizer = train_caption_tokenizer(texts, max_length=max_length)
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=layers,
                         num_attention_heads=heads, intermediate_size=2 * hidden_size,
                         max_position_embeddings=max_length, pad_token_id=0)
-    torch.manual_seed(seed)
-    BertModel(config, add_pooling_layer=False).save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
+    torch.manual_seed(seed)  # the same seed gives the same tower (resume rebuilds it before loading)
+    model = BertModel(config, add_pooling_layer=False)
+
+    def build(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+
+    replace_folder(build, str(path))  # written beside and swapped in: never a half-written folder
+    return str(Path(path))
