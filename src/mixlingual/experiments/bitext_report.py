@@ -98,7 +98,8 @@ def evaluate_and_report(encoder, collection, out_dir, **options) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model name or folder (BiEncoder.from_pretrained)")
+    parser.add_argument("--model", required=True, help="model folder, HF id, embedded:NAME or preset alias "
+                        "(me5-small, labse, xlmr-base, mbert, laser; see backbones.presets)")
     parser.add_argument("--benchmark", required=True, choices=["sib200-bitext", "ntrex-bitext", "tatoeba"])
     parser.add_argument("--data", required=True, help="dataset folder (e.g. ../shared/data/sib200)")
     parser.add_argument("--split", default=None, help="sib200: train|dev (default dev)")
@@ -117,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixlingual.data.registry import load_collection
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.backbones.presets import load_encoder
 
     if args.threads:
         import torch
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         load_opts["langs"] = [x for x in args.langs.split(",") if x]
     collection = load_collection(args.benchmark, args.data, **load_opts)
     overrides = {"precision": args.precision} if args.precision else {}
-    encoder = BiEncoder.from_pretrained(args.model, **overrides)
+    encoder = load_encoder(args.model, **overrides)
     return evaluate_and_report(encoder, collection, args.out, batch_size=args.batch_size, cache_dir=args.cache_dir,
                                max_sentences=args.max_sentences,
                                pool_sentences=args.pool_sentences, pool_langs=args.pool_langs,

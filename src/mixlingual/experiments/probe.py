@@ -174,7 +174,8 @@ def default_data_dir(task: str) -> Path:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, choices=sorted(TASKS))
-    parser.add_argument("--model", required=True, help="model name or folder (BiEncoder.from_pretrained)")
+    parser.add_argument("--model", required=True, help="model folder, HF id, embedded:NAME or preset alias "
+                        "(me5-small, labse, xlmr-base, mbert, laser; see backbones.presets)")
     parser.add_argument("--data", default=None, help="dataset folder (default: ../shared/data/sib200 or xnli-dev)")
     parser.add_argument("--out", required=True, help="output folder (metrics.json, probe.md, probe_groups.png)")
     parser.add_argument("--langs", default=None, help="comma-separated evaluation languages (default: all)")
@@ -191,7 +192,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.backbones.presets import load_encoder
     from mixlingual.experiments.probe_tasks import load_sib200_topic, load_xnli
 
     if args.threads:
@@ -204,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
                          max_eval_premises=args.max_eval_premises)
     else:
         data = load_sib200_topic(path, args.langs)
-    encoder = BiEncoder.from_pretrained(args.model, **({"precision": args.precision} if args.precision else {}))
+    encoder = load_encoder(args.model, **({"precision": args.precision} if args.precision else {}))
     config = ProbeConfig(C=args.C, seed=args.seed, batch_size=args.batch_size, cache_dir=args.cache_dir,
                          trained_langs=[x for x in args.trained_langs.split(",") if x])
     result = run_probe(encoder, data, config)
