@@ -76,20 +76,43 @@ class BiEncoder(torch.nn.Module):
     # ---------------------------------------------------------------- construction
     @classmethod
     def from_pretrained(cls, name: str, **overrides) -> "BiEncoder":
-        """Load a backbone by name; settings come from the folder's saved files, then overrides.
+        """Load a backbone by name; settings come from its preset (an alias such as `me5-small`
+        or a known Hugging Face id, see `backbones.presets`), then the folder's saved files, then
+        overrides.
 
         Default max lengths above the model's limit are lowered to it; an explicit one raises.
         """
+        from mixlingual.backbones.presets import apply_preset
+
         _check_overrides(overrides)
-        return cls.from_backbone(load_backbone(name), **overrides)
+        load_name, preset_settings = apply_preset(name)
+        return cls.from_backbone(load_backbone(load_name), defaults=preset_settings, **overrides)
 
     @classmethod
-    def from_backbone(cls, backbone: Backbone, **overrides) -> "BiEncoder":
-        """Wrap an already loaded backbone (see ``from_pretrained`` for the settings' order)."""
+    def from_backbone(cls, backbone: Backbone, *, defaults: dict | None = None,
+                      **overrides) -> "BiEncoder":
+        """Wrap an already loaded backbone (see ``from_pretrained`` for the settings' order).
+
+        A sentence-transformers folder with modules beyond Transformer / Pooling / Normalize
+        (LaBSE's Dense head) is refused: encoding without them would silently give other vectors.
+        """
+        from mixlingual.backbones.presets import unsupported_st_modules
+
         _check_overrides(overrides)
+        if backbone.source_dir:
+            extra = unsupported_st_modules(backbone.source_dir)
+            if extra:
+                raise ModelError(
+                    f"{backbone.source_dir}: sentence-transformers modules {', '.join(extra)} are not "
+                    "supported by BiEncoder (they would be skipped); load it for evaluation with "
+                    "mixlingual.backbones.presets.load_encoder")
         stored = read_settings(backbone.source_dir) if backbone.source_dir else {}
         limit = model_max_length(backbone.model, backbone.tokenizer)
-        settings = {**stored, **overrides}
+        preset = dict(defaults or {})
+        for key in ("max_length_query", "max_length_passage"):
+            if key in preset:
+                preset[key] = min(preset[key], limit)
+        settings = {**preset, **stored, **overrides}
         for key in ("max_length_query", "max_length_passage"):
             if key not in settings:
                 settings[key] = min(getattr(EncoderConfig, key), limit)
