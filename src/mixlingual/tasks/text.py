@@ -67,9 +67,10 @@ class TextRetrievalTask:
         """Eval queries / candidates that also occur in the training items (exact or normalized)."""
         if self.eval_collection is None or self.config.data.stream:
             return None  # a stream is not read twice just for this check (see docs/training.md)
-        from mixlingual.data.overlap import find_overlap
+        from mixlingual.data.overlap import measure_overlap
 
-        report = find_overlap(self.items, self.eval_collection)
+        # measure only: the loop words the warning (or refuses) once, per output.overlap
+        report = measure_overlap(self.items, self.eval_collection)
         if not report.any:
             return None
         examples = report.queries.examples[:2] + report.passages.examples[:2]
