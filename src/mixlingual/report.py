@@ -80,6 +80,33 @@ def _pyplot():
     return plt
 
 
+def plot_group_bars(groups_by: dict[str, dict[str, dict]], series: list[tuple[str, str]], path: Path, *,
+                    ylabel: str, title: str = "", suptitle: str | None = None) -> None:
+    """Side-by-side bar panels, one per grouping (e.g. by resource level, by seen status).
+
+    `groups_by[grouping][group]` holds the values (fractions, plotted as %) and `n_languages`;
+    `series` lists (key, legend label) pairs drawn as bars next to each other in every group.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(groups_by), figsize=(5 * len(groups_by), 3.5), squeeze=False)
+    width = 0.8 / len(series)
+    for ax, (by, groups) in zip(axes[0], groups_by.items()):
+        names = list(groups)
+        for j, (key, label) in enumerate(series):
+            offset = (j - (len(series) - 1) / 2) * width
+            ax.bar([i + offset for i in range(len(names))],
+                   [100 * (groups[n].get(key) or 0) for n in names], width=width, label=label)
+        ax.set_xticks(range(len(names)), [f"{n}\n({groups[n]['n_languages']})" for n in names])
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{title} by {by}".strip())
+        ax.legend(fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    _save_figure(fig, path)
+    plt.close(fig)
+
+
 def plot_pair_heatmap(metrics: dict, path: Path, metric: str = "map") -> None:
     """Heatmap of a per-pair metric (rows: query language, columns: candidate language)."""
     import numpy as np

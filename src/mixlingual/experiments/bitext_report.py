@@ -54,28 +54,12 @@ def markdown(result: dict) -> str:
 
 def plot_groups(result: dict, path: Path) -> None:
     """Bar chart: xx->pivot and pivot->xx accuracy per resource level and per seen status."""
-    import matplotlib
+    from mixlingual.report import plot_group_bars
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    for ax, by in zip(axes, ("resource", "seen")):
-        groups = result["groups"][by]
-        names = list(groups)
-        for offset, key in ((-0.2, "xx->pivot acc"), (0.2, "pivot->xx acc")):
-            ax.bar([i + offset for i in range(len(names))], [100 * (groups[n].get(key) or 0) for n in names],
-                   width=0.4, label=key.replace("pivot", result["pivot"]))
-        ax.set_xticks(range(len(names)), [f"{n}\n({groups[n]['n_languages']})" for n in names])
-        ax.set_ylabel("accuracy (%)")
-        ax.set_title(f"by {by}")
-        ax.legend(fontsize=8)
-    fig.suptitle(f"{result['collection']}: {result['encoder']}")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    pivot = result["pivot"]
+    plot_group_bars({by: result["groups"][by] for by in ("resource", "seen")},
+                    [("xx->pivot acc", f"xx->{pivot} acc"), ("pivot->xx acc", f"{pivot}->xx acc")],
+                    path, ylabel="accuracy (%)", suptitle=f"{result['collection']}: {result['encoder']}")
 
 
 def write_bitext_report(result: dict, out_dir: Path) -> None:

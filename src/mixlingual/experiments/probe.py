@@ -136,26 +136,11 @@ def markdown(result: dict) -> str:
 
 def plot_groups(result: dict, path: Path) -> None:
     """Bar chart of accuracy and macro-F1 per resource level and per seen status."""
-    import matplotlib
+    from mixlingual.report import plot_group_bars
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    for ax, by in zip(axes, ("resource", "seen")):
-        groups = result["groups"][by]
-        names = list(groups)
-        for offset, metric in ((-0.2, "accuracy"), (0.2, "macro_f1")):
-            ax.bar([i + offset for i in range(len(names))], [100 * groups[n][metric] for n in names], width=0.4, label=metric)
-        ax.set_xticks(range(len(names)), [f"{n}\n({groups[n]['n_languages']})" for n in names])
-        ax.set_ylabel("%")
-        ax.set_title(f"{result['task']} by {by}")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    plot_group_bars({by: result["groups"][by] for by in ("resource", "seen")},
+                    [("accuracy", "accuracy"), ("macro_f1", "macro_f1")],
+                    path, ylabel="%", title=result["task"])
 
 
 def write_probe_report(result: dict, out_dir) -> None:
