@@ -17,11 +17,10 @@ Captions come from the benchmark's own files; images from a local folder the use
 from __future__ import annotations
 
 import gzip
-import json
 from pathlib import Path
 
 from mixlingual.errors import DataError
-from mixlingual.imagetext.data import ImageCaptionItem, check_image_files, read_image_captions
+from mixlingual.imagetext.data import ImageCaptionItem, check_image_files, json_records, read_image_captions
 
 # XTD10 names Japanese "jp"; everything else in the package uses ISO 639-1 codes.
 _LANG_ALIASES = {"jp": "ja"}
@@ -108,22 +107,15 @@ def load_xflickrco(path, *, images=None, split: str = "test", langs=None,
     image_root = _image_dir(images)
     by_id: dict[str, ImageCaptionItem] = {}
     for lang, file in files.items():
-        with open(file, encoding="utf-8") as handle:
-            for number, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    obj = json.loads(raw)
-                except json.JSONDecodeError as err:
-                    raise DataError(f"invalid JSON ({err.msg})", path=str(file), line=number) from err
-                for key in ("sentences", "img_path"):
-                    if key not in obj:
-                        raise DataError("missing required field", path=str(file), line=number, field=key)
-                sentences = obj["sentences"]
-                if isinstance(sentences, str):
-                    sentences = [sentences]
-                image_id = str(obj.get("id") or Path(obj["img_path"]).stem)
-                _merge(by_id, image_id, image_root / obj["img_path"], lang, sentences)
+        for number, obj in json_records(file):
+            for key in ("sentences", "img_path"):
+                if not isinstance(obj, dict) or key not in obj:
+                    raise DataError("missing required field", path=str(file), line=number, field=key)
+            sentences = obj["sentences"]
+            if isinstance(sentences, str):
+                sentences = [sentences]
+            image_id = str(obj.get("id") or Path(obj["img_path"]).stem)
+            _merge(by_id, image_id, image_root / obj["img_path"], lang, sentences)
     return _finish(list(by_id.values()), str(path), check_images)
 
 
@@ -162,23 +154,16 @@ def load_xm3600(path, *, images=None, langs=None, check_images: bool = True) -> 
     image_root = _image_dir(images)
     wanted = set(langs) if langs else None
     by_id: dict[str, ImageCaptionItem] = {}
-    with open(file, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
+    for number, obj in json_records(file):
+        key = obj.get("image/key") if isinstance(obj, dict) else None
+        if not isinstance(key, str) or not key:
+            raise DataError("missing image key", path=str(file), line=number, field="image/key")
+        for lang, entry in obj.items():
+            if lang == "image/key" or (wanted and lang not in wanted):
                 continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise DataError(f"invalid JSON ({err.msg})", path=str(file), line=number) from err
-            key = obj.get("image/key")
-            if not isinstance(key, str) or not key:
-                raise DataError("missing image key", path=str(file), line=number, field="image/key")
-            for lang, entry in obj.items():
-                if lang == "image/key" or (wanted and lang not in wanted):
-                    continue
-                if not isinstance(entry, dict) or not isinstance(entry.get("caption"), list):
-                    raise DataError("expected {\"caption\": [..]}", path=str(file), line=number, field=lang)
-                _merge(by_id, key, image_root / f"{key}.jpg", lang, entry["caption"])
+            if not isinstance(entry, dict) or not isinstance(entry.get("caption"), list):
+                raise DataError("expected {\"caption\": [..]}", path=str(file), line=number, field=lang)
+            _merge(by_id, key, image_root / f"{key}.jpg", lang, entry["caption"])
     return _finish(list(by_id.values()), str(file), check_images)
 
 
