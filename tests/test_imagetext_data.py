@@ -174,3 +174,11 @@ def test_jsonl_language_filter(tmp_path):
     assert [(it.id, it.captions) for it in items] == [("a", {"en": ["x"]})]
     with pytest.raises(DataError, match="no captions in languages"):
         load_image_captions("jsonl", tmp_path / "c.jsonl", langs=["fr"], check_images=False)
+
+
+def test_bad_json_line_names_file_and_line(tmp_path):
+    good = {"id": "a", "image": "a.png", "captions": {"en": ["a red circle"]}}
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(good) + "\n\n{not json\n")
+    with pytest.raises(DataError, match=r"c\.jsonl:3"):
+        read_image_captions(path, check_images=False)
