@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from mixlingual.config import config_from_dict
+from mixlingual.data.jsonl import read_json_records
 from mixlingual.errors import ConfigError
 
 DEMO_SETTINGS: dict = {
@@ -102,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"demo: training {config.model.name} on the demo set, {args.steps} hybrid steps "
           f"(alpha={config.sampling.alpha}, batch {config.train.batch_size}, {threads} thread(s))")
     summary = train(config)
-    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-             if line.strip() and json.loads(line)["type"] == "eval"]
+    evals = [r for _, r in read_json_records(out / "metrics.jsonl") if r["type"] == "eval"]
     before, after = evals[0], evals[-1]
     result = {"before": before, "after": after, "steps": summary["steps"], "train_seconds": summary["seconds"],
               "wall_seconds": round(time.perf_counter() - started, 1), "threads": threads,

@@ -60,6 +60,18 @@ def iter_json_lines(path) -> Iterator[tuple[int, object | RecordProblem]]:
         raise DataError(f"cannot read the file: {err}", path=str(path)) from None
 
 
+def read_json_records(path) -> Iterator[tuple[int, object]]:
+    """(1-based line, parsed JSON) of a JSONL file, failing on the first bad line.
+
+    For files that are read whole or not at all (our own run outputs, auxiliary formats): any
+    line `iter_json_lines` cannot parse is a `DataError` naming the file, line and field.
+    """
+    for number, obj in iter_json_lines(path):
+        if isinstance(obj, RecordProblem):
+            raise DataError(obj.message, path=str(path), line=number, field=obj.field)
+        yield number, obj
+
+
 def _parse_lines(path: Path) -> Iterator[tuple[int, object | RecordProblem]]:
     with _open_binary(path) as handle:
         for number, raw in enumerate(handle, start=1):

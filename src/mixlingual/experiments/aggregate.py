@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mixlingual.data.jsonl import read_json_records
 from mixlingual.errors import DataError
 from mixlingual.experiments.significance import holm_adjust, pair_scores, paired_randomization_test
 
@@ -61,21 +62,14 @@ def load_per_query(path: Path, metric: str = "map") -> dict[str, dict[tuple, flo
     """
     fields = PER_QUERY_FIELDS.get(metric, (metric,))
     out: dict[str, dict[tuple, float]] = defaultdict(dict)
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"not JSON ({err.msg})", path=str(path), line=line_no) from err
-            score_field = next((f for f in fields if f in row), None)
-            if score_field is None or "setting" not in row:
-                raise DataError(f"expected 'setting' and one of {list(fields)}", path=str(path), line=line_no)
-            key = tuple(sorted((k, v) for k, v in row.items()
-                               if k != "setting" and isinstance(v, str)))
-            if row[score_field] is not None:
-                out[row["setting"]][key] = float(row[score_field])
+    for line_no, row in read_json_records(path):
+        score_field = next((f for f in fields if f in row), None) if isinstance(row, dict) else None
+        if score_field is None or "setting" not in row:
+            raise DataError(f"expected 'setting' and one of {list(fields)}", path=str(path), line=line_no)
+        key = tuple(sorted((k, v) for k, v in row.items()
+                           if k != "setting" and isinstance(v, str)))
+        if row[score_field] is not None:
+            out[row["setting"]][key] = float(row[score_field])
     return dict(out)
 
 

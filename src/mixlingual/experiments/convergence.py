@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from mixlingual.data.jsonl import read_json_records
 from mixlingual.errors import DataError
 from mixlingual.experiments.cells import write_atomic
 
@@ -71,21 +72,14 @@ def load_run(run_dir: Path | str) -> Run:
     per_step = int(train.get("batch_size", 1)) * int(train.get("grad_accum", 1)) * int(summary.get("world_size", 1))
     cell = _read_yaml_or_json(Path(run_dir) / "cell.json")
     run = Run(run_dir, given_label or cell.get("group") or run_dir.name, per_step)
-    with open(folder / "metrics.jsonl", encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"not JSON ({err.msg})", path=str(folder / "metrics.jsonl"), line=line_no) from err
-            if record.get("type") != "eval":
-                continue
-            for setting, langs in (record.get("per_language") or {}).items():
-                for lang, values in langs.items():
-                    for metric in METRICS:
-                        if values.get(metric) is not None:
-                            run.curves.setdefault((setting, lang, metric), {})[int(record["step"])] = values[metric]
+    for _, record in read_json_records(folder / "metrics.jsonl"):
+        if not isinstance(record, dict) or record.get("type") != "eval":
+            continue
+        for setting, langs in (record.get("per_language") or {}).items():
+            for lang, values in langs.items():
+                for metric in METRICS:
+                    if values.get(metric) is not None:
+                        run.curves.setdefault((setting, lang, metric), {})[int(record["step"])] = values[metric]
     counts = _read_yaml_or_json(folder / "batch_counts.json").get("pairs", {})
     for pair, n in counts.items():
         for lang in pair.split("->"):

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from mixlingual.data.jsonl import iter_json_lines
+from mixlingual.data.jsonl import read_json_records
 from mixlingual.data.records import ParallelItem
-from mixlingual.data.validation import RecordProblem
 from mixlingual.errors import DataError
 
 _MISSING_SHOWN = 5  # how many missing image paths an error message lists by name
@@ -52,15 +50,6 @@ class ImageCaptionItem:
 
 def _fail(message: str, path, line: int | None = None, field_name: str | None = None):
     raise DataError(message, path=str(path), line=line, field=field_name)
-
-
-def json_records(path) -> Iterator[tuple[int, object]]:
-    """(1-based line, parsed JSON) of a JSONL file, through the data layer's reader (blank lines
-    skipped, .gz and a BOM handled, duplicate keys caught); any bad line is a DataError."""
-    for number, obj in iter_json_lines(path):
-        if isinstance(obj, RecordProblem):
-            _fail(obj.message, path, number, obj.field)
-        yield number, obj
 
 
 def _parse_record(obj, path, line: int, root: Path) -> ImageCaptionItem:
@@ -100,7 +89,7 @@ def read_image_captions(path: str | os.PathLike, *, check_images: bool = True) -
         raise DataError("image-caption file not found", path=str(path))
     items: list[ImageCaptionItem] = []
     seen: dict[str, int] = {}
-    for number, obj in json_records(path):
+    for number, obj in read_json_records(path):
         item = _parse_record(obj, path, number, path.parent)
         if item.id in seen:
             _fail(f"duplicate id '{item.id}' (first on line {seen[item.id]})", path, number, "id")

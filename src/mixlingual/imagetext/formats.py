@@ -20,7 +20,8 @@ import gzip
 from pathlib import Path
 
 from mixlingual.errors import DataError
-from mixlingual.imagetext.data import ImageCaptionItem, check_image_files, json_records, read_image_captions
+from mixlingual.data.jsonl import read_json_records
+from mixlingual.imagetext.data import ImageCaptionItem, check_image_files, read_image_captions
 
 # XTD10 names Japanese "jp"; everything else in the package uses ISO 639-1 codes.
 _LANG_ALIASES = {"jp": "ja"}
@@ -107,7 +108,7 @@ def load_xflickrco(path, *, images=None, split: str = "test", langs=None,
     image_root = _image_dir(images)
     by_id: dict[str, ImageCaptionItem] = {}
     for lang, file in files.items():
-        for number, obj in json_records(file):
+        for number, obj in read_json_records(file):
             for key in ("sentences", "img_path"):
                 if not isinstance(obj, dict) or key not in obj:
                     raise DataError("missing required field", path=str(file), line=number, field=key)
@@ -154,7 +155,7 @@ def load_xm3600(path, *, images=None, langs=None, check_images: bool = True) -> 
     image_root = _image_dir(images)
     wanted = set(langs) if langs else None
     by_id: dict[str, ImageCaptionItem] = {}
-    for number, obj in json_records(file):
+    for number, obj in read_json_records(file):
         key = obj.get("image/key") if isinstance(obj, dict) else None
         if not isinstance(key, str) or not key:
             raise DataError("missing image key", path=str(file), line=number, field="image/key")
