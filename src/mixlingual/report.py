@@ -65,7 +65,10 @@ def text_summary(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def _save_figure(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
+    """Write a PNG atomically (temp file + rename), creating its folder: never a half image."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     os.replace(tmp, path)
@@ -103,7 +106,7 @@ def plot_group_bars(groups_by: dict[str, dict[str, dict]], series: list[tuple[st
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -128,7 +131,7 @@ def plot_pair_heatmap(metrics: dict, path: Path, metric: str = "map") -> None:
                         color="white" if grid[i, j] < 0.6 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_title(f"{metric} per language pair: {metrics.get('model', '')}")
-    _save_figure(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -141,7 +144,7 @@ def plot_rank_distance(metrics: dict, path: Path) -> None:
     ax.bar(langs, [per[x] or 0 for x in langs], color="tab:orange")
     ax.set_ylabel("mean rank distance")
     ax.set_title("language bias (multilingual setting)")
-    _save_figure(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -197,7 +200,7 @@ def compare(metrics_list: list[dict], names: list[str], out_dir) -> Path:
     ax_map.legend(fontsize=7)
     ax_rd.set_xticks(range(len(names)), names, rotation=20)
     ax_rd.set_ylabel("mean rank distance (lower = less bias)")
-    _save_figure(fig, out / "compare.png")
+    save_figure(fig, out / "compare.png")
     plt.close(fig)
     text = "\n".join(["# Comparison", "", markdown_table(headers, rows), "", "![comparison](compare.png)", ""])
     path = out / "compare.md"

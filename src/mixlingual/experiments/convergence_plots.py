@@ -14,6 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 import numpy as np  # noqa: E402
 
+from mixlingual.report import save_figure  # noqa: E402
+
 
 def group_curve(curves: dict, setting: str, metric: str, langs: list[str]) -> dict[int, float]:
     """Mean over `langs` of curves[(setting, lang, metric)] at the steps all of them have."""
@@ -46,7 +48,6 @@ def plot_group_curves(curves_by_strategy: dict[str, dict], setting: str, metric:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
     return True

@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 
 from mixlingual.experiments.aggregate import Group  # noqa: E402
+from mixlingual.report import save_figure  # noqa: E402
 
 PANELS = (("settings.mono.map", "mono mAP"), ("settings.cross.map", "cross mAP"),
           ("settings.multi.map", "multi mAP"), ("rank_distance.mean", "rank distance (lower = less bias)"))
@@ -74,8 +75,7 @@ def plot_against_ratio(summary: dict, groups: list[Group], label: str, x_key: st
         axes[0].legend(fontsize=7)
     fig.suptitle(f"{label}: metrics against {x_key} (mean +- std over seeds)")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
     return True
 
@@ -115,7 +115,6 @@ def plot_pareto(summary: dict, groups: list[Group], label: str, path: Path) -> l
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
     return front

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mixlingual.report import _fmt, _pyplot, _save_figure, _write_text, markdown_table
+from mixlingual.report import _fmt, _pyplot, save_figure, _write_text, markdown_table
 
 _SETTINGS = (("t2i", "text -> image (macro over languages)"),
              ("i2t", "image -> text (macro over languages)"),
@@ -51,7 +51,7 @@ def plot_recall(metrics: dict, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.set_ylabel("R@1")
     ax.legend(fontsize=8)
-    _save_figure(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -64,7 +64,7 @@ def plot_best_rank(metrics: dict, path: Path) -> None:
     ax.bar(langs, [best[x] or 0 for x in langs], color="tab:orange")
     ax.set_ylabel("mean best rank")
     ax.set_title(f"language bias: rank distance {_fmt(metrics['rank_distance']['mean'], 1)}")
-    _save_figure(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
