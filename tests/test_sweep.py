@@ -157,3 +157,78 @@ def test_three_way_ratio_mappings_expand_and_render_for_set():
     assert cells[0].slug == "sampling.ratios=X-X0.5-X-Y0.25-mixed0.25__seed=0"
     import yaml
     assert yaml.safe_load(format_override(values[0])) == values[0]
+
+
+def test_jobs_run_every_cell_once_and_live_locks_are_respected(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from mixlingual.experiments.cells import acquire_lock
+
+    args = _args(tmp_path, jobs="3")
+    plan, cells, _ = sweep.build_plan(args)
+    # one cell is held by a live process on this host, one by a process that has exited (stale)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        host = socket.gethostname()
+        for cell, pid in ((cells[0], live.pid), (cells[1], dead.pid)):
+            plan.cell_dir(cell).mkdir(parents=True)
+            (plan.cell_dir(cell) / "LOCK").write_text(f"{host} {pid}\n")
+        runner = FakeRunner()
+        assert sweep.run_sweep(args, runner) == 0
+        trained = sorted(c[c.index("train") + 2:][-1] for c in runner.calls if c[3] == "train")
+        assert len(trained) == 5 and len(set(trained)) == 5           # every other cell exactly once
+        assert not (plan.cell_dir(cells[0]) / "DONE").exists()       # left to its live holder
+        assert (plan.cell_dir(cells[1]) / "DONE").exists()           # stale lock taken over
+        assert not any((plan.cell_dir(c) / "LOCK").exists() for c in cells[1:])
+        assert not acquire_lock(plan.cell_dir(cells[0]))
+    finally:
+        live.kill()
+        live.wait()
+    assert acquire_lock(plan.cell_dir(cells[0])) and os.path.exists(plan.cell_dir(cells[0]) / "LOCK")
+
+
+def test_eval_restricted_to_groups_added_later_and_shared_cells_dir(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("train: {seed: 0}\n")
+    spec = tmp_path / "sweep.yaml"
+    shared = tmp_path / "pool"
+
+    def write(evals: str, recipes: str = "x-x: {sampling.alpha: 1.0}\n    hybrid: {sampling.alpha: 0.5}"):
+        spec.write_text(f"sweep:\n  base_config: {base}\n  cells_dir: {shared}\n  seeds: 2\n"
+                        f"  recipes:\n    {recipes}\n  eval:\n{evals}")
+
+    def run(out: str) -> FakeRunner:
+        parser = argparse.ArgumentParser()
+        sweep.add_arguments(parser)
+        runner = FakeRunner()
+        assert sweep.run_sweep(parser.parse_args([str(spec), "--out", str(tmp_path / out)]), runner) == 0
+        return runner
+
+    write("    - dev=xquad-r:/d\n")
+    first = run("a")
+    assert sum(c[3] == "train" for c in first.calls) == 4 and (shared / "x-x__seed=0" / "DONE").exists()
+    # a costly benchmark added later, for one group only: only those evaluations run
+    write("    - dev=xquad-r:/d\n    - benchmark: heavy=mlqa-r:/m\n      groups: [hybrid]\n")
+    second = run("a")
+    assert [c[3] for c in second.calls] == ["evaluate", "evaluate"]
+    assert all("hybrid__seed" in " ".join(c) and "mlqa-r" in c for c in second.calls)
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert "settings.mono.map" in summary["metrics"]["hybrid"]["heavy"]
+    assert summary["metrics"]["x-x"]["heavy"] == {}
+    # another sweep folder reuses the shared cells it has in common and trains only the new recipe
+    write("    - dev=xquad-r:/d\n", "x-x: {sampling.alpha: 1.0}\n    x-y: {sampling.alpha: 0.0}")
+    third = run("b")
+    assert [c[3] for c in third.calls] == ["train", "evaluate"] * 2
+    assert all("x-y__seed" in " ".join(c) for c in third.calls)
+    # ... but never a cell of the same name that was trained differently
+    write("    - dev=xquad-r:/d\n", "x-x: {sampling.alpha: 0.9}")
+    with pytest.raises(ConfigError, match="holds a different cell .*overrides"):
+        run("c")
+    write("    - benchmark: dev=xquad-r:/d\n      groups: [nope]\n")
+    with pytest.raises(ConfigError, match=r"groups \['nope'\] are not in this sweep"):
+        run("d")

@@ -10,16 +10,20 @@ cannot poison the next, and every step leaves its outputs on disk. A cell folder
     cells/<slug>/eval/<label>/      metrics.json + per_query.jsonl of one benchmark
     cells/<slug>/eval/<label>.done  marker: that evaluation finished
     cells/<slug>/DONE               marker: the whole cell finished (written last)
+    cells/<slug>/LOCK               held while a process works on the cell (host + pid inside)
 
 Markers are written atomically (temp file + `os.replace`), so after an interruption a cell is
 either complete (skipped next time), or resumes at the first step without a marker (training
-restarts with `--resume` when it had started).
+restarts with `--resume` when it had started). The lock lets several sweep processes (or the
+threads of `--jobs N`) share one sweep folder: a cell locked by a live process is left to it; a
+lock whose process is gone (same host) is taken over.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -47,11 +51,32 @@ def subprocess_runner(argv: list[str], log_path: Path) -> int:
 
 @dataclass(frozen=True)
 class EvalSpec:
-    """One benchmark to evaluate every cell on: `[label=]benchmark:path`."""
+    """One benchmark to evaluate cells on: `[label=]benchmark:path`, on every group or on `groups`.
+
+    In a sweep file an entry is that string, or a mapping {benchmark: "[label=]bench:path",
+    groups: [name, ...]} to spend an expensive benchmark on a few recipes only.
+    """
 
     label: str
     benchmark: str
     path: str
+    groups: tuple[str, ...] | None = None    # None: every group
+
+    def applies_to(self, cell: Cell) -> bool:
+        return self.groups is None or cell.group in self.groups
+
+    @classmethod
+    def from_entry(cls, entry) -> "EvalSpec":
+        if isinstance(entry, str):
+            return cls.parse(entry)
+        if not isinstance(entry, dict) or set(entry) - {"benchmark", "groups"} or "benchmark" not in entry:
+            raise ConfigError(f"sweep eval entry {entry!r}: expected 'bench:path' or "
+                              "{benchmark: 'bench:path', groups: [...]}")
+        groups = entry.get("groups")
+        if groups is not None and (not isinstance(groups, list) or not all(isinstance(g, str) for g in groups)):
+            raise ConfigError(f"sweep eval entry {entry['benchmark']!r}: groups must be a list of group names")
+        spec = cls.parse(str(entry["benchmark"]))
+        return cls(spec.label, spec.benchmark, spec.path, tuple(groups) if groups is not None else None)
 
     @classmethod
     def parse(cls, spec: str) -> "EvalSpec":
@@ -72,13 +97,17 @@ class CellPlan:
     out_dir: Path
     evals: list[EvalSpec]
     common_sets: dict = field(default_factory=dict)   # --set applied to every cell
+    cells_dir: Path | None = None                     # default OUT/cells; sweeps may share one
     seed_key: str = "train.seed"
     output_key: str = "output.dir"
     eval_args: list[str] = field(default_factory=list)   # extra args for every evaluate call
     python: str = sys.executable
 
     def cell_dir(self, cell: Cell) -> Path:
-        return self.out_dir / "cells" / cell.slug
+        return (self.cells_dir or self.out_dir / "cells") / cell.slug
+
+    def evals_for(self, cell: Cell) -> list[EvalSpec]:
+        return [spec for spec in self.evals if spec.applies_to(cell)]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -120,26 +149,101 @@ def eval_command(plan: CellPlan, cell: Cell, spec: EvalSpec) -> list[str]:
 @dataclass
 class CellOutcome:
     cell: Cell
-    status: str          # "done" | "skipped" (already complete) | "failed"
+    status: str          # "done" | "skipped" (already complete) | "busy" (locked elsewhere) | "failed"
     seconds: float = 0.0
     message: str = ""
 
 
 def is_complete(plan: CellPlan, cell: Cell) -> bool:
-    return (plan.cell_dir(cell) / DONE).exists()
+    """Trained and evaluated on every benchmark of this plan that applies to it (a benchmark
+    added to a finished sweep later only runs that evaluation)."""
+    cell_dir = plan.cell_dir(cell)
+    return (cell_dir / "train.done").exists() and all(
+        (cell_dir / "eval" / f"{spec.label}.done").exists() for spec in plan.evals_for(cell))
+
+
+def cell_identity(plan: CellPlan, cell: Cell) -> dict:
+    """What makes a cell's training run: compared on reuse, so two sweeps sharing a cells_dir
+    never mistake each other's different cells of the same name for their own."""
+    return {"recipe": cell.recipe, "group": cell.group, "seed": cell.seed,
+            "overrides": cell.override_dict(), "common_sets": plan.common_sets,
+            "base_config": str(plan.base_config)}
+
+
+def check_identity(plan: CellPlan, cell: Cell) -> None:
+    path = plan.cell_dir(cell) / "cell.json"
+    if not path.exists():
+        return
+    want = json.loads(json.dumps(cell_identity(plan, cell), default=str))
+    have = json.loads(path.read_text(encoding="utf-8"))
+    have = {k: have.get(k) for k in want}
+    if have != want:
+        diff = sorted(k for k in want if have.get(k) != want[k])
+        raise ConfigError(f"{path}: this folder holds a different cell (differs in {', '.join(diff)}); "
+                          "use another --out / cells_dir or another recipe name")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # exists, owned by someone else
+        return True
+    return True
+
+
+def acquire_lock(cell_dir: Path) -> bool:
+    """Take cell_dir/LOCK (O_EXCL); False when a live process on this host holds it.
+
+    A lock left by a dead process of this host is taken over; a lock from another host is
+    respected (we cannot tell whether it is alive) - delete it by hand if that host is gone.
+    """
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    lock = cell_dir / "LOCK"
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                host, _, pid = lock.read_text(encoding="utf-8").strip().rpartition(" ")
+            except FileNotFoundError:
+                continue            # released meanwhile: try again
+            if host != socket.gethostname() or not pid.isdigit() or _pid_alive(int(pid)):
+                return False
+            lock.unlink(missing_ok=True)   # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(me + "\n")
+        return True
+    return False
+
+
+def release_lock(cell_dir: Path) -> None:
+    (cell_dir / "LOCK").unlink(missing_ok=True)
 
 
 def run_cell(plan: CellPlan, cell: Cell, runner: CommandRunner = subprocess_runner) -> CellOutcome:
-    """Run the missing steps of one cell; never redo a step whose marker exists."""
+    """Run the missing steps of one cell under its lock; never redo a step whose marker exists."""
     cell_dir = plan.cell_dir(cell)
+    check_identity(plan, cell)
     if is_complete(plan, cell):
         return CellOutcome(cell, "skipped")
+    if not acquire_lock(cell_dir):
+        return CellOutcome(cell, "busy", message=f"locked by another process ({cell_dir / 'LOCK'})")
+    try:
+        if is_complete(plan, cell):   # finished by the lock's previous holder
+            return CellOutcome(cell, "skipped")
+        return _run_steps(plan, cell, runner)
+    finally:
+        release_lock(cell_dir)
+
+
+def _run_steps(plan: CellPlan, cell: Cell, runner: CommandRunner) -> CellOutcome:
+    cell_dir = plan.cell_dir(cell)
     start = time.time()
-    cell_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(cell_dir / "cell.json", json.dumps(
-        {"recipe": cell.recipe, "group": cell.group, "seed": cell.seed,
-         "overrides": cell.override_dict(), "common_sets": plan.common_sets,
-         "base_config": str(plan.base_config)}, indent=2, default=str))
+    write_atomic(cell_dir / "cell.json", json.dumps(cell_identity(plan, cell), indent=2, default=str))
     if not (cell_dir / "train.done").exists():
         started = cell_dir / "train.started"
         argv = train_command(plan, cell, resume=started.exists())
@@ -149,7 +253,7 @@ def run_cell(plan: CellPlan, cell: Cell, runner: CommandRunner = subprocess_runn
             return CellOutcome(cell, "failed", time.time() - start,
                                f"training exited with {rc}; see {cell_dir / 'train.log'}")
         write_atomic(cell_dir / "train.done", f"{time.time():.0f}\n")
-    for spec in plan.evals:
+    for spec in plan.evals_for(cell):
         marker = cell_dir / "eval" / f"{spec.label}.done"
         if marker.exists():
             continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -28,7 +29,8 @@ from mixlingual.experiments.grid import Cell, expand_cells, parse_grid_spec, par
 from mixlingual.experiments.sweep_plots import plot_against_ratio, plot_pareto
 from mixlingual.experiments.sweep_report import render_report
 
-SWEEP_KEYS = {"base_config", "seeds", "set", "grid", "recipes", "eval", "baseline", "x_key", "metric"}
+SWEEP_KEYS = {"base_config", "seeds", "set", "grid", "recipes", "eval", "baseline", "x_key", "metric",
+              "cells_dir"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", default="map", help="per-query metric for significance tests (default map)")
     parser.add_argument("--n-resamples", type=int, default=10_000, help="randomization-test resamples")
     parser.add_argument("--seed-key", default="train.seed", help="config key that takes the seed (default train.seed)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="cells run at once (each is its own process; give each train.threads=1 on a CPU)")
     parser.add_argument("--dry-run", action="store_true", help="print the cells and commands, run nothing")
     parser.add_argument("--no-validate", action="store_true",
                         help="skip resolving every cell's config up front (for a non-mixlingual train command)")
@@ -89,14 +93,20 @@ def build_plan(args: argparse.Namespace) -> tuple[CellPlan, list[Cell], dict]:
         if not eq:
             raise ConfigError(f"--set '{spec}' must look like key=value")
         common[key.strip()] = parse_value(value, key=key.strip())
-    evals = [EvalSpec.parse(s) for s in list(sweep.get("eval") or []) + args.eval]
+    evals = [EvalSpec.from_entry(s) for s in list(sweep.get("eval") or []) + args.eval]
     if len({e.label for e in evals}) != len(evals):
         raise ConfigError("two --eval entries share a label; name them 'label=bench:path'")
     plan = CellPlan(base_config=Path(sweep["base_config"]), out_dir=args.out, evals=evals,
-                    common_sets=common, seed_key=args.seed_key, eval_args=list(args.eval_arg))
+                    common_sets=common, seed_key=args.seed_key, eval_args=list(args.eval_arg),
+                    cells_dir=Path(sweep["cells_dir"]) if sweep.get("cells_dir") else None)
     if not plan.base_config.exists():
         raise ConfigError(f"base_config: {plan.base_config} does not exist")
     cells = expand_cells(grid, recipes=sweep.get("recipes"), seeds=seeds)
+    names = {c.group for c in cells}
+    for spec in evals:
+        unknown = sorted(set(spec.groups or ()) - names)
+        if unknown:
+            raise ConfigError(f"eval {spec.label}: groups {unknown} are not in this sweep; groups: {sorted(names)}")
     options = {"baseline": args.baseline or sweep.get("baseline"), "x_key": args.x_key or sweep.get("x_key"),
                "metric": args.metric if args.metric != "map" else sweep.get("metric", "map"),
                "grid_keys": [k for k, _ in grid]}
@@ -162,6 +172,31 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
     return result
 
 
+def run_cells(plan: CellPlan, cells: list[Cell], runner: CommandRunner, *, jobs: int = 1) -> list[str]:
+    """Run every cell (`jobs` at a time), printing one line per cell; return the failures.
+
+    Cells are subprocesses, so threads are enough to run several at once; each cell's lock keeps
+    two workers (threads here, or another sweep process on the same folder) off the same cell.
+    """
+    if jobs < 1:
+        raise ConfigError(f"--jobs: must be >= 1, got {jobs}")
+    failed: list[str] = []
+
+    def one(numbered: tuple[int, Cell]) -> None:
+        i, cell = numbered
+        outcome = run_cell(plan, cell, runner)
+        print(f"[{i}/{len(cells)}] {cell.slug}: {outcome.status} {outcome.seconds:.0f}s {outcome.message}",
+              flush=True)
+        if outcome.status == "failed":
+            failed.append(f"{cell.slug}: {outcome.message}")
+
+    # Seed-major order: an interrupted sweep has every recipe at its first seeds.
+    order = sorted(enumerate(cells, 1), key=lambda item: (item[1].seed, item[0]))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(one, order))   # list(): re-raise a worker's exception here
+    return failed
+
+
 def run_sweep(args: argparse.Namespace, runner: CommandRunner = subprocess_runner) -> int:
     """Run (or dry-run) every cell not yet complete, then aggregate. Returns 1 if a cell failed."""
     plan, cells, options = build_plan(args)
@@ -173,7 +208,7 @@ def run_sweep(args: argparse.Namespace, runner: CommandRunner = subprocess_runne
             state = "done" if is_complete(plan, cell) else "todo"
             print(f"[{state}] {cell.slug}")
             print("   ", " ".join(train_command(plan, cell, resume=False)))
-            for spec in plan.evals:
+            for spec in plan.evals_for(cell):
                 print("   ", " ".join(eval_command(plan, cell, spec)))
         print(f"{len(cells)} cells, {sum(is_complete(plan, c) for c in cells)} already complete")
         return 0
@@ -183,12 +218,7 @@ def run_sweep(args: argparse.Namespace, runner: CommandRunner = subprocess_runne
          "evals": [e.__dict__ for e in plan.evals], "cells": [c.slug for c in cells]}, indent=2, default=str))
     failed: list[str] = []
     if not args.aggregate_only:
-        for i, cell in enumerate(cells, 1):
-            outcome = run_cell(plan, cell, runner)
-            print(f"[{i}/{len(cells)}] {cell.slug}: {outcome.status} {outcome.seconds:.0f}s {outcome.message}",
-                  flush=True)
-            if outcome.status == "failed":
-                failed.append(f"{cell.slug}: {outcome.message}")
+        failed = run_cells(plan, cells, runner, jobs=args.jobs)
     aggregate(plan, cells, options, failed)
     if args.convergence:
         from mixlingual.experiments.convergence import write_convergence_report
