@@ -35,7 +35,8 @@ class ModelConfig:
     query_prefix: str | None = None               # None: the encoder's default ("query: ")
     passage_prefix: str | None = None
     freeze_word_embeddings: bool = False          # the 250k x d matrix dominates optimizer cost
-    length_buckets: int = 1                       # embed a batch in N length-sorted chunks (less padding)
+    unpad: bool = True                            # padding-free training forward (BERT-family models)
+    length_buckets: int = 1                       # padded forward only: N length-sorted chunks (less padding)
 
 
 @dataclass

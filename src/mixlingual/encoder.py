@@ -72,6 +72,10 @@ class BiEncoder(torch.nn.Module):
         self._head, self._tail = _special_frame(tokenizer)
         pad = tokenizer.pad_token_id
         self._pad_id = int(pad if pad is not None else 0)
+        # Padding-free forward in `embed` (training): same outputs, no FLOPs spent on pad tokens.
+        # Switched on by the training task (model.unpad); used only where the model supports it.
+        self.unpad = False
+        self._unpad_ok: bool | None = None
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -154,7 +158,14 @@ class BiEncoder(torch.nn.Module):
         return sequences, owners
 
     def _pool(self, sequences: list[list[int]]) -> torch.Tensor:
-        """Run one padded batch and pool it (before normalization)."""
+        """Run one batch and pool it (before normalization): padded, or packed when `unpad`."""
+        if self.unpad:
+            from mixlingual.unpadded import supports_unpadded, unpadded_pool
+
+            if self._unpad_ok is None:
+                self._unpad_ok = supports_unpadded(self.model)
+            if self._unpad_ok:
+                return unpadded_pool(self.model, sequences, self.config.pooling)
         longest = max(len(s) for s in sequences)
         ids = torch.full((len(sequences), longest), self._pad_id, dtype=torch.long)
         mask = torch.zeros((len(sequences), longest), dtype=torch.long)
@@ -190,6 +201,20 @@ class BiEncoder(torch.nn.Module):
         """Embeddings (n, dim) with grad, in one forward pass; training wraps it in autocast."""
         sequences, owners = self._windows(texts, kind)
         return self._combine(self._pool(sequences), sequences, owners, len(texts))
+
+    def embed_groups(self, groups: list[tuple[list[str], str]]) -> list[torch.Tensor]:
+        """`embed` of several (texts, kind) groups - e.g. a batch's queries and passages - in one
+        forward pass when `unpad` is on (packed batches of mixed lengths cost no padding, and one
+        pass halves the per-layer overhead); one pass per group otherwise."""
+        if not (self.unpad and self._unpad_ok is not False):
+            return [self.embed(texts, kind) for texts, kind in groups]
+        windowed = [self._windows(texts, kind) for texts, kind in groups]
+        pooled = self._pool([seq for sequences, _ in windowed for seq in sequences])
+        out, start = [], 0
+        for (texts, _), (sequences, owners) in zip(groups, windowed):
+            out.append(self._combine(pooled[start:start + len(sequences)], sequences, owners, len(texts)))
+            start += len(sequences)
+        return out
 
     def forward(self, texts: list[str], kind: str) -> torch.Tensor:
         return self.embed(texts, kind)

@@ -87,6 +87,7 @@ class TextRetrievalTask:
         if m.passage_prefix is not None:
             overrides["passage_prefix"] = m.passage_prefix
         self.encoder = BiEncoder.from_pretrained(m.name, **overrides)
+        self.encoder.unpad = m.unpad
         if m.freeze_word_embeddings:
             # The word-embedding matrix (250k x 384 for XLM-R vocabularies) dominates the
             # optimizer's memory and time; freezing it is the usual quick-fine-tuning trade-off.
@@ -103,20 +104,24 @@ class TextRetrievalTask:
         k = self.config.data.hard_negatives
         negatives = [text for item, pair in zip(items, batch.pairs)
                      for text in item.negatives.get(pair.passage_lang, [])[:k]] if k else []
-        q = self._embed(queries, "query")
-        p = self._embed(passages + negatives, "passage")
+        if self.encoder.unpad:   # one packed forward for both sides
+            q, p = self.encoder.embed_groups([(queries, "query"), (passages + negatives, "passage")])
+        else:
+            q = self._embed(queries, "query")
+            p = self._embed(passages + negatives, "passage")
         loss = self.criterion(q, p[: len(passages)], p[len(passages):])
         return loss, {"hard_negatives": len(negatives), "temperature": self.criterion.temperature}
 
     def _embed(self, texts: list[str], kind: str) -> torch.Tensor:
-        """`encoder.embed`, optionally in `model.length_buckets` length-sorted chunks.
+        """`encoder.embed`, optionally in `model.length_buckets` length-sorted chunks (padded
+        forward only; `model.unpad` removes all padding instead).
 
         Each text's embedding does not depend on its batch-mates, so running short and long
         texts apart only removes padding (~30% of the tokens of a random batch of short
         texts), which is compute saved on a CPU; on a GPU one big call is usually faster.
         """
         buckets = min(self.config.model.length_buckets, len(texts))
-        if buckets <= 1:
+        if buckets <= 1 or self.encoder.unpad:   # packed batches have no padding to save
             return self.encoder.embed(texts, kind)
         lengths = [len(ids) for ids in self.encoder.tokenizer(texts, add_special_tokens=False)["input_ids"]]
         order = sorted(range(len(texts)), key=lengths.__getitem__)

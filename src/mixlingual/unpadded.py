@@ -1,0 +1,145 @@
+"""Padding-free forward pass for BERT-family encoders (BERT, XLM-R, multilingual-E5, LaBSE, mBERT).
+
+A padded batch spends every linear layer - nearly all of an encoder's FLOPs - on pad tokens too:
+in a random contrastive batch of short texts that is 30-40% of the tokens (bench/train.py).
+This forward keeps the batch packed as one (tokens, hidden) matrix through the embeddings and
+every dense / feed-forward / LayerNorm step, and pads it only around scaled-dot-product
+attention, which needs the per-text structure: in buckets of texts of similar length, each padded
+to its own longest (attention and its dropout mask cost length squared). It calls the model's own submodules, so the weights,
+activation, dropout, autocast and gradients are exactly the stock ones; the stock forward is the
+reference in tests (same outputs to float tolerance in eval mode).
+
+Supported: absolute position embeddings, no cross-attention, the BertLayer structure (query /
+key / value, attention.output, intermediate, output) - `supports_unpadded(model)` says whether a
+model qualifies; the encoder falls back to the stock forward otherwise.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def supports_unpadded(model) -> bool:
+    """True for encoder-only BERT / XLM-R style models with absolute positions."""
+    config = getattr(model, "config", None)
+    layers = getattr(getattr(model, "encoder", None), "layer", None)
+    embeddings = getattr(model, "embeddings", None)
+    if config is None or layers is None or embeddings is None:
+        return False
+    if getattr(config, "is_decoder", False) or getattr(config, "add_cross_attention", False):
+        return False
+    if getattr(config, "position_embedding_type", "absolute") != "absolute":
+        return False
+    needed = ("word_embeddings", "position_embeddings", "LayerNorm", "dropout")
+    if not all(hasattr(embeddings, name) for name in needed):
+        return False
+    layer = layers[0]
+    try:
+        self_attention = layer.attention.self
+        parts = (self_attention.query, self_attention.key, self_attention.value, layer.attention.output.dense,
+                 layer.intermediate.dense, layer.output.dense)
+    except AttributeError:
+        return False
+    return all(isinstance(p, torch.nn.Linear) for p in parts)
+
+
+def _position_offset(embeddings) -> int:
+    # XLM-R numbers positions from padding_idx + 1 (its pad id is 1, so from 2); BERT from 0.
+    padding_idx = getattr(embeddings, "padding_idx", None)
+    return padding_idx + 1 if padding_idx is not None else 0
+
+
+class PackedBatch:
+    """A batch of token sequences packed shortest first, and its attention buckets.
+
+    Packed order is by length, so each attention bucket - up to `bucket_size` consecutive texts
+    of similar length - is a contiguous slice of the packed tokens, padded only to its own
+    longest text (none when its texts are equally long). Attention costs length squared, and in
+    training its dropout mask is drawn over every padded slot, so small buckets of like lengths
+    save most of it. `order[i]` is the input index of packed text i.
+    """
+
+    def __init__(self, sequences: list[list[int]], device: torch.device, bucket_size: int = 8):
+        self.order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        lengths = [len(sequences[i]) for i in self.order]
+        self.batch = len(sequences)
+        self.input_ids = torch.tensor([t for i in self.order for t in sequences[i]], dtype=torch.long, device=device)
+        self.positions = torch.cat([torch.arange(n) for n in lengths]).to(device)
+        counts = torch.tensor(lengths, dtype=torch.long)
+        self.lengths = counts.to(device)
+        self.owner = torch.repeat_interleave(torch.arange(self.batch), counts).to(device)
+        self.starts = (torch.cumsum(counts, 0) - counts).to(device)    # first token of each text
+        self.buckets: list[tuple[int, int, int, int, torch.Tensor | None, torch.Tensor | None]] = []
+        token = 0
+        for first in range(0, self.batch, bucket_size):
+            chunk = lengths[first:first + bucket_size]
+            longest, tokens = chunk[-1], sum(chunk)
+            if chunk[0] == longest:      # equal lengths: a plain view, no mask
+                self.buckets.append((token, tokens, len(chunk), longest, None, None))
+            else:
+                chunk_t = torch.tensor(chunk)
+                rows = torch.repeat_interleave(torch.arange(len(chunk)), chunk_t)
+                cols = torch.cat([torch.arange(n) for n in chunk])
+                mask = torch.arange(longest).unsqueeze(0) < chunk_t.unsqueeze(1)
+                self.buckets.append((token, tokens, len(chunk), longest, (rows * longest + cols).to(device),
+                                     mask.to(device)[:, None, None, :]))
+            token += tokens
+
+    def restore_order(self, per_text: torch.Tensor) -> torch.Tensor:
+        """Rows in packed (length) order -> rows in input order."""
+        inverse = torch.empty(self.batch, dtype=torch.long)
+        inverse[torch.tensor(self.order)] = torch.arange(self.batch)
+        return per_text.index_select(0, inverse.to(per_text.device))
+
+
+def _attention(layer, hidden: torch.Tensor, packed: PackedBatch) -> torch.Tensor:
+    attn = layer.attention.self
+    heads, head_dim = attn.num_attention_heads, attn.attention_head_size
+    dropout = attn.dropout.p if attn.training else 0.0
+    scale = getattr(attn, "scaling", None)
+    query, key, value = (proj(hidden).view(-1, heads, head_dim) for proj in (attn.query, attn.key, attn.value))
+    parts = []
+    for start, tokens, texts, longest, flat_index, mask in packed.buckets:
+        def padded(x):  # (tokens, heads, dim) slice -> (texts, heads, longest, dim)
+            x = x[start:start + tokens]
+            if flat_index is not None:
+                x = x.new_zeros((texts * longest, heads, head_dim)).index_copy(0, flat_index, x)
+            return x.view(texts, longest, heads, head_dim).transpose(1, 2)
+
+        context = F.scaled_dot_product_attention(padded(query), padded(key), padded(value), attn_mask=mask,
+                                                 dropout_p=dropout, scale=scale)
+        context = context.transpose(1, 2).reshape(texts * longest, heads * head_dim)
+        parts.append(context if flat_index is None else context.index_select(0, flat_index))
+    context = torch.cat(parts) if len(parts) > 1 else parts[0]
+    out = layer.attention.output
+    return out.LayerNorm(out.dropout(out.dense(context)) + hidden)
+
+
+def unpadded_hidden_states(model, sequences: list[list[int]], *, bucket_size: int = 8,
+                           token_type_id: int = 0) -> tuple[torch.Tensor, PackedBatch]:
+    """Last hidden states of every real token, packed (tokens, hidden) in `PackedBatch` order."""
+    device = model.embeddings.word_embeddings.weight.device
+    packed = PackedBatch(sequences, device, bucket_size)
+    emb = model.embeddings
+    hidden = emb.word_embeddings(packed.input_ids)
+    hidden = hidden + emb.position_embeddings(packed.positions + _position_offset(emb))
+    if getattr(emb, "token_type_embeddings", None) is not None:
+        hidden = hidden + emb.token_type_embeddings.weight[token_type_id]
+    hidden = emb.dropout(emb.LayerNorm(hidden))
+    for layer in model.encoder.layer:
+        attended = _attention(layer, hidden, packed)
+        inner = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(attended))
+        hidden = layer.output.LayerNorm(layer.output.dropout(layer.output.dense(inner)) + attended)
+    return hidden, packed
+
+
+def unpadded_pool(model, sequences: list[list[int]], pooling: str = "mean", *, bucket_size: int = 8) -> torch.Tensor:
+    """(batch, hidden) mean- or CLS-pooled embeddings in input order, as padded forward + pooling."""
+    hidden, packed = unpadded_hidden_states(model, sequences, bucket_size=bucket_size)
+    if pooling == "cls":
+        pooled = hidden.index_select(0, packed.starts)
+    else:
+        summed = hidden.new_zeros((packed.batch, hidden.shape[1])).index_add(0, packed.owner, hidden)
+        pooled = summed / packed.lengths.unsqueeze(1).to(summed.dtype)
+    return packed.restore_order(pooled)
