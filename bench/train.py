@@ -10,7 +10,7 @@ the drift of a shared CPU over both. Steps are clocked after every AdamW update 
 (wall and process CPU time); the figures are medians after `--warmup` steps and the ratios are
 ST time / our time (> 1: we are faster). On a shared CPU the CPU-time ratio is the steady one.
 
-    python bench/train.py [--steps 12] [--batch-size 16] [--max-length 128] [--precision bf16] [--length-buckets 2]
+    python bench/train.py [--steps 12] [--batch-size 16] [--max-length 128] [--precision bf16] [--no-unpad] [--length-buckets 2]
                           [--data demo|mlqa] [--threads 1] [--out bench/results/train.json]
 """
 
@@ -40,8 +40,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-length", type=int, default=128, help="max tokens, queries and passages alike")
     p.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
     p.add_argument("--train-embeddings", action="store_true", help="also train the word embeddings")
+    p.add_argument("--no-unpad", dest="unpad", action="store_false",
+                   help="our side: padded forward (model.unpad: false) instead of the packed one")
     p.add_argument("--length-buckets", type=int, default=1,
-                   help="our side: embed each batch in N length-sorted chunks (model.length_buckets)")
+                   help="our side, padded forward: embed each batch in N length-sorted chunks")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=2, help="alternating runs per side")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "train.json"))
@@ -63,7 +65,8 @@ def prepare(args, work: Path) -> dict:
     total = args.steps + args.warmup
     settings = {
         "model": {"name": str(model_dir), "max_length_query": args.max_length, "max_length_passage": args.max_length,
-                  "freeze_word_embeddings": not args.train_embeddings, "length_buckets": args.length_buckets},
+                  "freeze_word_embeddings": not args.train_embeddings, "length_buckets": args.length_buckets,
+                  "unpad": args.unpad},
         "data": {"train": data}, "sampling": {"kind": "hybrid", "alpha": 0.5},
         "optim": {"lr": 3.0e-5, "weight_decay": 0.01, "warmup_ratio": 0.1, "max_grad_norm": 1.0},
         "train": {"batch_size": args.batch_size, "max_steps": total, "precision": args.precision, "log_every": 10,
