@@ -72,6 +72,9 @@ class FakeRunner:
         (out / "metrics.json").write_text(json.dumps(metrics))
         rows = [{"setting": s, "query_id": f"q{i}", "lang": "en", "ap": v + (0.01 * (i % 5) - 0.02)}
                 for s, v in (("mono", mono), ("multi", multi)) for i in range(60)]
+        for i, row in enumerate(rows):
+            if row["setting"] == "multi":   # per-query rank distance, as `mixlingual evaluate` writes it
+                row["rank_distance"] = 10 * alpha + i % 3
         (out / "per_query.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
         return 0
 
@@ -232,3 +235,22 @@ def test_eval_restricted_to_groups_added_later_and_shared_cells_dir(tmp_path):
     write("    - benchmark: dev=xquad-r:/d\n      groups: [nope]\n")
     with pytest.raises(ConfigError, match=r"groups \['nope'\] are not in this sweep"):
         run("d")
+
+
+def test_several_baselines_and_rank_distance_tests(tmp_path):
+    args = _args(tmp_path, baseline="sampling.alpha=0,sampling.alpha=1")
+    assert sweep.run_sweep(args, FakeRunner()) == 0
+    summary = json.loads((tmp_path / "sw" / "summary.json").read_text())
+    assert summary["baselines"] == ["sampling.alpha=0", "sampling.alpha=1"]
+    rows = {(c["group"], c["baseline"], c["setting"], c["metric"]): c for c in summary["comparisons"]}
+    # alpha 0.5 against both baselines, AP in two settings + rank distance in multi
+    mid = [k for k in rows if k[0] == "sampling.alpha=0.5"]
+    assert sorted(mid) == sorted([("sampling.alpha=0.5", b, s, m) for b in ("sampling.alpha=0", "sampling.alpha=1")
+                                  for s, m in (("mono", "map"), ("multi", "map"), ("multi", "rank_distance"))])
+    rd = rows[("sampling.alpha=1", "sampling.alpha=0", "multi", "rank_distance")]
+    assert rd["mean_diff"] == pytest.approx(10.0) and rd["p_value"] < 0.01
+    assert "rank_distance" not in {c["metric"] for c in summary["comparisons"] if c["setting"] == "mono"}
+    report = (tmp_path / "sw" / "report.md").read_text()
+    assert "| sampling.alpha=1 | sampling.alpha=0 | multi | rank_distance | +10 |" in report
+    with pytest.raises(ConfigError, match="baseline \\['nope'\\] is not a finished group"):
+        sweep.run_sweep(_args(tmp_path, baseline="nope"), FakeRunner())

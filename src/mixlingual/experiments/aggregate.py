@@ -3,10 +3,13 @@
 Reads only what the cells left on disk (`eval/<label>/metrics.json` and `per_query.jsonl`).
 
 Significance protocol (documented in docs/experiments.md): for each benchmark and setting, every
-group is compared with the baseline group (the first one, or `--baseline`). A query's score is
-first averaged over the seeds of a group (queries missing from a seed are dropped and counted),
-then the two groups' per-query vectors are paired on query key and tested with the paired
-randomization (sign-flip) test; Holm-adjusted p-values are reported next to the raw ones.
+group is compared with each baseline group (the first one, or `baseline`: one name or a list). A
+query's score is first averaged over the seeds of a group (queries missing from a seed are
+dropped and counted), then the two groups' per-query vectors are paired on query key and tested
+with the paired randomization (sign-flip) test; Holm-adjusted p-values (over the groups compared
+with one baseline on one benchmark, setting and metric) are reported next to the raw ones. The
+per-query metric (AP by default) is tested in every setting, and the per-query rank distance in
+the multilingual setting when the evaluation wrote it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from mixlingual.experiments.significance import holm_adjust, pair_scores, paired
 SETTINGS = ("mono", "cross", "multi")
 # Per-query field names tried, in order, for each aggregate metric name.
 PER_QUERY_FIELDS = {"map": ("map", "ap", "average_precision"), "mrr@10": ("mrr@10", "rr@10", "rr"),
-                    "r@1": ("r@1",), "r@10": ("r@10",), "ndcg@10": ("ndcg@10",)}
+                    "r@1": ("r@1",), "r@10": ("r@10",), "ndcg@10": ("ndcg@10",),
+                    "rank_distance": ("rank_distance",)}
 
 
 def flatten_numbers(tree: dict, prefix: str = "", skip: tuple[str, ...] = ("pairs", "counts", "timing_s")) -> dict[str, float]:
@@ -53,8 +57,9 @@ def mean_std(values: list[float]) -> dict:
     return {"mean": float(arr.mean()), "std": std, "n": int(arr.size), "values": values}
 
 
-def load_per_query(path: Path, metric: str = "map") -> dict[str, dict[tuple, float]]:
-    """per_query.jsonl -> {setting: {query key: score}}.
+def load_per_query(path: Path, metric: str = "map",
+                   settings: tuple[str, ...] | None = None) -> dict[str, dict[tuple, float]]:
+    """per_query.jsonl -> {setting: {query key: score}} (only `settings`, when given).
 
     A row names its setting in `setting`; its score is the first of PER_QUERY_FIELDS[metric]
     present; its key is every other string field (query id, query and candidate language, ...).
@@ -63,6 +68,8 @@ def load_per_query(path: Path, metric: str = "map") -> dict[str, dict[tuple, flo
     fields = PER_QUERY_FIELDS.get(metric, (metric,))
     out: dict[str, dict[tuple, float]] = defaultdict(dict)
     for line_no, row in read_json_records(path):
+        if settings is not None and isinstance(row, dict) and row.get("setting") not in settings:
+            continue
         score_field = next((f for f in fields if f in row), None) if isinstance(row, dict) else None
         if score_field is None or "setting" not in row:
             raise DataError(f"expected 'setting' and one of {list(fields)}", path=str(path), line=line_no)
@@ -102,10 +109,11 @@ def summarize_groups(groups: list[Group], labels: list[str]) -> dict:
     return out
 
 
-def seed_averaged_scores(group: Group, label: str, metric: str) -> tuple[dict[str, dict], int]:
+def seed_averaged_scores(group: Group, label: str, metric: str,
+                         settings: tuple[str, ...] | None = None) -> tuple[dict[str, dict], int]:
     """{setting: {query key: score averaged over seeds}}, and how many keys were dropped
     because some seed lacked them."""
-    per_seed = [load_per_query(d / "eval" / label / "per_query.jsonl", metric)
+    per_seed = [load_per_query(d / "eval" / label / "per_query.jsonl", metric, settings)
                 for d in group.cell_dirs if (d / "eval" / label / "per_query.jsonl").exists()]
     if not per_seed:
         return {}, 0
@@ -118,27 +126,45 @@ def seed_averaged_scores(group: Group, label: str, metric: str) -> tuple[dict[st
     return averaged, dropped
 
 
-def compare_groups(groups: list[Group], labels: list[str], *, baseline: str, metric: str = "map",
+def _has_field(group: Group, label: str, name: str) -> bool:
+    """Whether the first per_query.jsonl of the group has a multilingual row with field `name`."""
+    for d in group.cell_dirs:
+        path = d / "eval" / label / "per_query.jsonl"
+        if path.exists():
+            return any(row.get("setting") == "multi" and name in row
+                       for _, row in read_json_records(path) if isinstance(row, dict))
+    return False
+
+
+def compare_groups(groups: list[Group], labels: list[str], *, baseline: str | list[str], metric: str = "map",
                    n_resamples: int = 10_000, seed: int = 0) -> list[dict]:
-    """Paired randomization test of every group against the baseline, per label and setting."""
+    """Paired randomization test of every group against each baseline, per label and setting:
+    `metric` in every setting, plus the rank distance in the multilingual setting."""
     by_name = {g.name: g for g in groups}
+    baselines = [baseline] if isinstance(baseline, str) else list(baseline)
     rows: list[dict] = []
     for label in labels:
-        base_scores, _ = seed_averaged_scores(by_name[baseline], label, metric)
-        for group in groups:
-            if group.name == baseline:
-                continue
-            scores, dropped = seed_averaged_scores(group, label, metric)
-            for setting in SETTINGS:
-                if setting not in scores or setting not in base_scores:
-                    continue
-                keys, a, b = pair_scores(base_scores[setting], scores[setting])
-                result = paired_randomization_test(a, b, n_resamples=n_resamples, seed=seed)
-                rows.append({"label": label, "setting": setting, "metric": metric, "baseline": baseline,
-                             "group": group.name, "n_queries": len(keys), "dropped_queries": dropped,
-                             **{k: v for k, v in result.to_dict().items() if k not in ("ci_low", "ci_high")}})
-    for (label, setting) in {(r["label"], r["setting"]) for r in rows}:
-        subset = [r for r in rows if r["label"] == label and r["setting"] == setting]
+        tests = [(metric, None)]
+        if metric != "rank_distance" and groups and _has_field(groups[0], label, "rank_distance"):
+            tests.append(("rank_distance", ("multi",)))
+        for base in baselines:
+            for test_metric, only in tests:
+                base_scores, _ = seed_averaged_scores(by_name[base], label, test_metric, only)
+                for group in groups:
+                    if group.name == base:
+                        continue
+                    scores, dropped = seed_averaged_scores(group, label, test_metric, only)
+                    for setting in SETTINGS:
+                        if setting not in scores or setting not in base_scores:
+                            continue
+                        keys, a, b = pair_scores(base_scores[setting], scores[setting])
+                        result = paired_randomization_test(a, b, n_resamples=n_resamples, seed=seed)
+                        rows.append({"label": label, "setting": setting, "metric": test_metric, "baseline": base,
+                                     "group": group.name, "n_queries": len(keys), "dropped_queries": dropped,
+                                     **{k: v for k, v in result.to_dict().items() if k not in ("ci_low", "ci_high")}})
+    families = {(r["label"], r["setting"], r["metric"], r["baseline"]) for r in rows}
+    for family in families:
+        subset = [r for r in rows if (r["label"], r["setting"], r["metric"], r["baseline"]) == family]
         for row, adj in zip(subset, holm_adjust([r["p_value"] for r in subset])):
             row["p_holm"] = adj
     return rows

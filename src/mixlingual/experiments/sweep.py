@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-arg", action="append", default=[], metavar="ARG",
                         help="extra argument passed to every `mixlingual evaluate` call (repeatable)")
     parser.add_argument("--out", type=Path, required=True, help="sweep folder (cells, summary, report)")
-    parser.add_argument("--baseline", help="group the others are tested against (default: the first)")
+    parser.add_argument("--baseline", help="group(s) the others are tested against, comma-separated; the first "
+                                           "gives the report's p columns (default: the first group)")
     parser.add_argument("--x-key", help="numeric grid key for the metric-vs-ratio plot (default: first numeric)")
     parser.add_argument("--metric", default="map", help="per-query metric for significance tests (default map)")
     parser.add_argument("--n-resamples", type=int, default=10_000, help="randomization-test resamples")
@@ -144,10 +145,13 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
     labels = [e.label for e in plan.evals]
     summary = summarize_groups(groups, labels)
     names = [g.name for g in groups]
-    baseline = options["baseline"] or (names[0] if names else "")
-    if baseline and baseline not in names:
-        raise ConfigError(f"--baseline '{baseline}' is not a finished group; groups: {names}")
-    comparisons = compare_groups(groups, labels, baseline=baseline, metric=options["metric"],
+    wanted = options["baseline"] or (names[:1] if names else [])
+    baselines = [b.strip() for b in wanted.split(",")] if isinstance(wanted, str) else [str(b) for b in wanted]
+    missing = [b for b in baselines if b not in names]
+    if missing:
+        raise ConfigError(f"baseline {missing} is not a finished group; groups: {names}")
+    baseline = baselines[0] if baselines else ""
+    comparisons = compare_groups(groups, labels, baseline=baselines, metric=options["metric"],
                                  n_resamples=options["n_resamples"]) if len(groups) > 1 else []
     x_key = options["x_key"] or next((k for k in options["grid_keys"]
                                       if any(isinstance(g.overrides.get(k), (int, float)) for g in groups)), None)
@@ -162,7 +166,7 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
     result = {"groups": [{"name": g.name, "recipe": g.recipe, "overrides": g.overrides, "seeds": g.seeds,
                           "cells": [str(d) for d in g.cell_dirs]} for g in groups],
               "metrics": summary, "comparisons": comparisons, "pareto": fronts, "failed": failed,
-              "baseline": baseline, "significance": {"test": "paired-randomization", "metric": options["metric"],
+              "baseline": baseline, "baselines": baselines, "significance": {"test": "paired-randomization", "metric": options["metric"],
                                                      "n_resamples": options["n_resamples"], "seed_handling":
                                                      "per-query scores averaged over seeds first"}}
     write_atomic(plan.out_dir / "summary.json", json.dumps(result, indent=2, default=str))

@@ -36,7 +36,8 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
     if failed:
         lines += ["**Failed cells** (rerun the same command to retry them):", ""]
         lines += [f"- {f}" for f in failed] + [""]
-    p_index = {(c["label"], c["setting"], c["group"]): c for c in comparisons}
+    p_index = {(c["label"], c["setting"], c["group"]): c for c in comparisons
+               if c["baseline"] == baseline and c["metric"] == metric}
     for label in labels:
         lines += [f"## {label}", ""]
         header = ["group", "n"] + [name for _, name in TABLE_METRICS] + [f"p {s}" for s in SETTINGS]
@@ -52,6 +53,15 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
                 cells.append(f"{_fmt_p(row['p_value'])} ({_fmt_p(row['p_holm'])})" if row else "")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        tests = [c for c in comparisons if c["label"] == label]
+        if tests:
+            lines += ["Paired tests (diff = group - baseline, mean over paired queries; rank distance: "
+                      "lower is less language bias):", "",
+                      "| group | vs | setting | metric | diff | p | p_holm | queries |", "|---|---|---|---|---|---|---|---|"]
+            for c in tests:
+                lines.append(f"| {c['group']} | {c['baseline']} | {c['setting']} | {c['metric']} | "
+                             f"{c['mean_diff']:+.4g} | {_fmt_p(c['p_value'])} | {_fmt_p(c['p_holm'])} | {c['n_queries']} |")
+            lines.append("")
         if fronts.get(label):
             lines += [f"Pareto front (mono vs multi mAP): {', '.join(fronts[label])}", ""]
         for image in plots.get(label, []):
