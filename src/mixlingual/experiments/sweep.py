@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", default="map", help="per-query metric for significance tests (default map)")
     parser.add_argument("--n-resamples", type=int, default=10_000, help="randomization-test resamples")
     parser.add_argument("--seed-key", default="train.seed", help="config key that takes the seed (default train.seed)")
+    parser.add_argument("--cells-dir", type=Path,
+                        help="folder of the cells, shareable between sweeps (default OUT/cells; overrides the file)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="cells run at once (each is its own process; give each train.threads=1 on a CPU)")
     parser.add_argument("--dry-run", action="store_true", help="print the cells and commands, run nothing")
@@ -99,7 +101,7 @@ def build_plan(args: argparse.Namespace) -> tuple[CellPlan, list[Cell], dict]:
         raise ConfigError("two --eval entries share a label; name them 'label=bench:path'")
     plan = CellPlan(base_config=Path(sweep["base_config"]), out_dir=args.out, evals=evals,
                     common_sets=common, seed_key=args.seed_key, eval_args=list(args.eval_arg),
-                    cells_dir=Path(sweep["cells_dir"]) if sweep.get("cells_dir") else None)
+                    cells_dir=getattr(args, "cells_dir", None) or (Path(sweep["cells_dir"]) if sweep.get("cells_dir") else None))
     if not plan.base_config.exists():
         raise ConfigError(f"base_config: {plan.base_config} does not exist")
     cells = expand_cells(grid, recipes=sweep.get("recipes"), seeds=seeds)
