@@ -117,6 +117,7 @@ def test_sweep_runs_resumes_and_aggregates(tmp_path):
     assert comps[("sampling.alpha=1", "mono")]["mean_diff"] == pytest.approx(0.2)
     report = (tmp_path / "sw" / "report.md").read_text()
     assert "0.605 ± 0.007" in report and "(baseline)" in report
+    assert "| group | mono R@1 | mono R@10 | cross R@1 |" in report
     assert (tmp_path / "sw" / "plots" / "dev-vs-ratio.png").stat().st_size > 1000
     assert summary["pareto"]["dev"] == ["sampling.alpha=0", "sampling.alpha=0.5", "sampling.alpha=1"]
 

@@ -9,6 +9,8 @@ from mixlingual.experiments.aggregate import SETTINGS, Group
 TABLE_METRICS = (("settings.mono.map", "mono mAP"), ("settings.cross.map", "cross mAP"),
                  ("settings.multi.map", "multi mAP"), ("settings.multi.r@1", "multi R@1"),
                  ("rank_distance.mean", "rank dist."))
+RECALL_METRICS = tuple((f"settings.{setting}.{k}", f"{setting} {k.upper()}") for setting in SETTINGS
+                       for k in ("r@1", "r@10"))
 
 
 def _fmt(entry: dict | None, digits: int = 3) -> str:
@@ -52,6 +54,12 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
                 row = p_index.get((label, setting, group.name))
                 cells.append(f"{_fmt_p(row['p_value'])} ({_fmt_p(row['p_holm'])})" if row else "")
             lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        header = ["group"] + [name for _, name in RECALL_METRICS]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for group in groups:
+            stats = summary.get(group.name, {}).get(label, {})
+            lines.append("| " + " | ".join([group.name] + [_fmt(stats.get(key)) for key, _ in RECALL_METRICS]) + " |")
         lines.append("")
         tests = [c for c in comparisons if c["label"] == label]
         if tests:
