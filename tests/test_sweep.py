@@ -253,5 +253,16 @@ def test_several_baselines_and_rank_distance_tests(tmp_path):
     assert "rank_distance" not in {c["metric"] for c in summary["comparisons"] if c["setting"] == "mono"}
     report = (tmp_path / "sw" / "report.md").read_text()
     assert "| sampling.alpha=1 | sampling.alpha=0 | multi | rank_distance | +10 |" in report
-    with pytest.raises(ConfigError, match="baseline \\['nope'\\] is not a finished group"):
+    with pytest.raises(ConfigError, match="baseline \\['nope'\\] is not a group of this sweep"):
         sweep.run_sweep(_args(tmp_path, baseline="nope"), FakeRunner())
+
+
+def test_ratio_plot_lines_per_recipe_or_one_curve_of_recipes():
+    from mixlingual.experiments.aggregate import Group
+    from mixlingual.experiments.sweep_plots import ratio_lines
+
+    own = [Group(n, n, {"sampling.alpha": a}) for n, a in (("x-y", 0.0), ("hybrid", 0.5), ("x-x", 1.0))]
+    assert ratio_lines(own, "sampling.alpha") == {"sampling.alpha": [(0.0, "x-y"), (0.5, "hybrid"), (1.0, "x-x")]}
+    grid = [Group(f"{r}__a={a}", r, {"sampling.alpha": a}) for r in ("r1", "r2") for a in (0.0, 1.0)]
+    assert sorted(ratio_lines(grid, "sampling.alpha")) == ["r1", "r2"]
+    assert ratio_lines(own, "sampling.temperature") == {}

@@ -149,12 +149,15 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
     names = [g.name for g in groups]
     wanted = options["baseline"] or (names[:1] if names else [])
     baselines = [b.strip() for b in wanted.split(",")] if isinstance(wanted, str) else [str(b) for b in wanted]
-    missing = [b for b in baselines if b not in names]
-    if missing:
-        raise ConfigError(f"baseline {missing} is not a finished group; groups: {names}")
+    unknown = sorted(set(baselines) - {c.group for c in cells})
+    if unknown:
+        raise ConfigError(f"baseline {unknown} is not a group of this sweep; groups: {sorted({c.group for c in cells})}")
+    pending = [b for b in baselines if b not in names]   # no finished cell yet: tested next time
+    notes = [f"baseline {b}: no finished cell yet, so nothing is tested against it" for b in pending]
+    ready = [b for b in baselines if b in names]
     baseline = baselines[0] if baselines else ""
-    comparisons = compare_groups(groups, labels, baseline=baselines, metric=options["metric"],
-                                 n_resamples=options["n_resamples"]) if len(groups) > 1 else []
+    comparisons = compare_groups(groups, labels, baseline=ready, metric=options["metric"],
+                                 n_resamples=options["n_resamples"]) if len(groups) > 1 and ready else []
     x_key = options["x_key"] or next((k for k in options["grid_keys"]
                                       if any(isinstance(g.overrides.get(k), (int, float)) for g in groups)), None)
     plots, fronts = {}, {}
@@ -174,7 +177,7 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
     write_atomic(plan.out_dir / "summary.json", json.dumps(result, indent=2, default=str))
     write_atomic(plan.out_dir / "report.md", render_report(
         summary, groups, labels, comparisons, baseline=baseline, metric=options["metric"],
-        n_resamples=options["n_resamples"], plots=plots, fronts=fronts, failed=failed))
+        n_resamples=options["n_resamples"], plots=plots, fronts=fronts, failed=failed, notes=notes))
     return result
 
 

@@ -51,13 +51,22 @@ def _stat(summary: dict, group: str, label: str, metric: str) -> tuple[float, fl
     return entry["mean"], entry["std"]
 
 
-def plot_against_ratio(summary: dict, groups: list[Group], label: str, x_key: str, path: Path) -> bool:
-    """Write the 4-panel figure; False (nothing written) when no group has a numeric x_key."""
+def ratio_lines(groups: list[Group], x_key: str) -> dict[str, list[tuple[float, str]]]:
+    """{line label: [(x, group name), ...]}: one line per recipe when the grid varies x_key
+    inside recipes; one line in all when each recipe sets x_key itself (one point each)."""
     lines: dict[str, list[tuple[float, str]]] = {}
     for group in groups:
         x = x_value(group.overrides, x_key)
         if x is not None:
             lines.setdefault(group.recipe or "sweep", []).append((x, group.name))
+    if len(lines) > 1 and all(len(points) == 1 for points in lines.values()):
+        lines = {x_key: [point for points in lines.values() for point in points]}
+    return lines
+
+
+def plot_against_ratio(summary: dict, groups: list[Group], label: str, x_key: str, path: Path) -> bool:
+    """Write the 4-panel figure; False (nothing written) when no group has a numeric x_key."""
+    lines = ratio_lines(groups, x_key)
     if not lines:
         return False
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.6))

@@ -27,7 +27,8 @@ def _fmt_p(p: float | None) -> str:
 
 def render_report(summary: dict, groups: list[Group], labels: list[str], comparisons: list[dict], *,
                   baseline: str, metric: str, n_resamples: int, plots: dict[str, list[str]],
-                  fronts: dict[str, list[str]], failed: list[str], title: str = "Sweep report") -> str:
+                  fronts: dict[str, list[str]], failed: list[str], notes: list[str] = (),
+                  title: str = "Sweep report") -> str:
     """The markdown report; `plots` maps label -> image paths relative to the report."""
     lines = [f"# {title}", ""]
     lines.append(f"{len(groups)} groups x seeds; values are mean ± sample std over seeds (n given per "
@@ -38,14 +39,17 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
     if failed:
         lines += ["**Failed cells** (rerun the same command to retry them):", ""]
         lines += [f"- {f}" for f in failed] + [""]
+    if notes:
+        lines += [f"- {n}" for n in notes] + [""]
     p_index = {(c["label"], c["setting"], c["group"]): c for c in comparisons
                if c["baseline"] == baseline and c["metric"] == metric}
     for label in labels:
         lines += [f"## {label}", ""]
+        shown = [g for g in groups if summary.get(g.name, {}).get(label)]   # groups evaluated on it
         header = ["group", "n"] + [name for _, name in TABLE_METRICS] + [f"p {s}" for s in SETTINGS]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
-        for group in groups:
+        for group in shown:
             stats = summary.get(group.name, {}).get(label, {})
             n = max((e["n"] for e in stats.values()), default=0)
             cells = [group.name + (" (baseline)" if group.name == baseline else ""), str(n)]
@@ -57,7 +61,7 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
         lines.append("")
         header = ["group"] + [name for _, name in RECALL_METRICS]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for group in groups:
+        for group in shown:
             stats = summary.get(group.name, {}).get(label, {})
             lines.append("| " + " | ".join([group.name] + [_fmt(stats.get(key)) for key, _ in RECALL_METRICS]) + " |")
         lines.append("")
