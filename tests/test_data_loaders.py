@@ -174,3 +174,23 @@ def test_demo_set_languages_sizes_and_links():
     relevant = col.relevant_by_group()
     assert all(len(relevant[q.group]) == 6 for q in col.queries)
     assert {q.group for q in col.queries}.isdisjoint({i.id for i in items})
+
+
+def test_xquad_r_first_paragraphs_make_a_smaller_complete_collection(tmp_path):
+    def paragraph(i, lang):
+        text = f"Sentence {i} one ({lang}). Sentence {i} two."
+        return {"context": text, "sentences": text.split(". ", 1),
+                "sentence_breaks": [[0, text.index(". ") + 1], [text.index(". ") + 2, len(text)]],
+                "qas": [{"id": f"q{i}", "question": f"Which {i}?", "answers": [{"text": "x", "answer_start": 0}]}]}
+
+    for lang in ("de", "en"):
+        data = {"data": [{"title": "t", "paragraphs": [paragraph(i, lang) for i in range(3)]}]}
+        (tmp_path / f"{lang}.json").write_text(json.dumps(data), encoding="utf-8")
+    full = load_collection("xquad-r", tmp_path)
+    small = load_collection("xquad-r", tmp_path, paragraphs=2)
+    assert full.counts()["en"] == {"queries": 3, "candidates": 6}
+    assert small.counts() == {"de": {"queries": 2, "candidates": 4}, "en": {"queries": 2, "candidates": 4}}
+    assert {q.group for q in small.queries} == {"q0", "q1"}
+    assert small.meta["load_report"]["notes"]["paragraphs_left_out_by_option"] == 2
+    with pytest.raises(DataError, match="paragraphs must be a positive integer"):
+        load_collection("xquad-r", tmp_path, paragraphs=0)

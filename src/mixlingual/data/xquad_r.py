@@ -8,7 +8,10 @@ One file per language (`ar.json`, `de.json`, ...), 11-way parallel. As in LAReQA
   falls inside its break span, so the answer sentence in every language is relevant.
 
 Option `candidate="sentence"` (default) or `"sentence+context"` (the paragraph goes into
-`Candidate.context`); `langs` restricts the languages. PATH is the folder or one `<lang>.json`.
+`Candidate.context`); `langs` restricts the languages; `paragraphs=N` keeps the first N
+paragraphs of every language file (the files are parallel, so the same N everywhere): a smaller,
+complete collection - its own questions against its own sentences - for cheap dev curves
+during training. PATH is the folder or one `<lang>.json`.
 """
 
 from __future__ import annotations
@@ -56,8 +59,10 @@ def paragraph_sentences(para: SquadParagraph, path: Path) -> list[tuple[int, str
 
 
 def load_collection(path, *, candidate: str = "sentence", langs: list[str] | None = None,
-                    name: str = "xquad-r") -> Collection:
+                    paragraphs: int | None = None, name: str = "xquad-r") -> Collection:
     """The XQuAD-R collection (see the module docstring)."""
+    if paragraphs is not None and (not isinstance(paragraphs, int) or isinstance(paragraphs, bool) or paragraphs < 1):
+        raise DataError(f"paragraphs must be a positive integer, got {paragraphs!r}", field="paragraphs")
     if candidate not in CANDIDATE_MODES:
         raise DataError(f"candidate must be one of {', '.join(CANDIDATE_MODES)}, got {candidate!r}",
                         field="candidate")
@@ -66,7 +71,10 @@ def load_collection(path, *, candidate: str = "sentence", langs: list[str] | Non
     report = LoadReport(source=str(path))
     queries, candidates = [], []
     for lang, file in language_files(path, langs):
-        for para in read_squad(file):
+        for number, para in enumerate(read_squad(file)):
+            if paragraphs is not None and number >= paragraphs:
+                report.note("paragraphs_left_out_by_option")
+                continue
             sentences = paragraph_sentences(para, file)
             starts = [start for start, _ in sentences]
             groups: list[list[str]] = [[] for _ in sentences]
@@ -88,4 +96,4 @@ def load_collection(path, *, candidate: str = "sentence", langs: list[str] | Non
     report.loaded = len(queries) + len(candidates)
     report.log()
     return Collection(name, queries, candidates, {"source": str(path), "candidate": candidate,
-                                                  "load_report": report.to_dict()})
+                                                  "paragraphs": paragraphs, "load_report": report.to_dict()})
