@@ -20,6 +20,32 @@ import time
 BITEXT_BENCHMARKS = ("sib200-bitext", "ntrex-bitext", "tatoeba")
 
 
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """--fp32 / --bf16 and --threads: shared by every command that encodes with a model."""
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--fp32", action="store_true", help="encode in float32")
+    precision.add_argument("--bf16", action="store_true", help="encode with bfloat16 autocast (also on CPU)")
+    parser.add_argument("--threads", type=int,
+                        help="torch CPU threads (default: torch's choice); on a busy shared CPU use 1, "
+                             "as OpenMP threads spinning against other jobs can be many times slower")
+
+
+def load_encoder(args):
+    """Set --threads, then load --model with the --fp32 / --bf16 choice (else its own default)."""
+    import torch
+
+    from mixlingual.encoder import BiEncoder
+
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    overrides = {}
+    if getattr(args, "fp32", False):
+        overrides["precision"] = "fp32"
+    elif getattr(args, "bf16", False):
+        overrides["precision"] = "bf16"
+    return BiEncoder.from_pretrained(args.model, **overrides)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mixlingual.data import registry
 
@@ -37,16 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--candidate", default="sentence", choices=["sentence", "sentence+context"],
                         help="encode candidate sentences alone or followed by their paragraph")
     parser.add_argument("--batch-size", type=int, default=64)
-    precision = parser.add_mutually_exclusive_group()
-    precision.add_argument("--fp32", action="store_true", help="encode in float32")
-    precision.add_argument("--bf16", action="store_true", help="encode with bfloat16 autocast (also on CPU)")
+    add_runtime_arguments(parser)
     parser.add_argument("--cache-dir", help="embedding cache folder (re-runs skip encoding)")
     parser.add_argument("--run-depth", type=int, default=100, help="run file depth for mono / multi")
     parser.add_argument("--cross-run-depth", type=int, default=10,
                         help="run file depth per cross-lingual pair (110 pairs for 11 languages)")
-    parser.add_argument("--threads", type=int,
-                        help="torch CPU threads (default: torch's choice); on a busy shared CPU use 1, "
-                             "as OpenMP threads spinning against other jobs can be many times slower")
     parser.add_argument("--perturb", metavar="NAME:RATE", help="perturb the queries first (robustness), e.g. "
                         "typo:0.1; see mixlingual.experiments.perturb (writes DIR/perturbation.json)")
     parser.add_argument("--perturb-seed", type=int, default=0, help="seed of --perturb")
@@ -83,17 +104,13 @@ def run(args: argparse.Namespace) -> int:
         from mixlingual.imagetext.cli import run_evaluate
 
         return run_evaluate(args)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     langs = _split_langs(args.langs)
     collection = load_benchmark(args.benchmark, args.data, candidate=args.candidate, langs=langs)
     if args.perturb:
         from mixlingual.experiments.perturb import parse_perturb_spec, perturb_collection
 
         collection = perturb_collection(collection, *parse_perturb_spec(args.perturb), seed=args.perturb_seed)
-    encoder = _load_encoder(args)
+    encoder = load_encoder(args)
     if args.benchmark in BITEXT_BENCHMARKS:
         from mixlingual.experiments.bitext_report import evaluate_and_report
 
@@ -115,13 +132,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {os.path.join(args.out, 'metrics.json')} and {report}")
     return 0
 
-
-def _load_encoder(args):
-    from mixlingual.encoder import BiEncoder
-
-    overrides = {}
-    if args.fp32:
-        overrides["precision"] = "fp32"
-    elif args.bf16:
-        overrides["precision"] = "bf16"
-    return BiEncoder.from_pretrained(args.model, **overrides)

@@ -25,6 +25,7 @@ import numpy as np
 
 from mixlingual.data.records import Collection
 from mixlingual.errors import ConfigError
+from mixlingual.evaluate_cli import add_runtime_arguments
 from mixlingual.experiments.cells import write_atomic
 from mixlingual.experiments.perturb import TYPO_OPS, query_rng, typo_edit
 
@@ -154,11 +155,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-queries", type=int, default=None, help="attack a seeded sample of N queries")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--langs", help="comma-separated languages of the collection to keep (default: all)")
+    add_runtime_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixlingual.encoder import BiEncoder
-    from mixlingual.evaluate_cli import load_benchmark
+    from mixlingual.evaluate_cli import load_benchmark, load_encoder
 
     config = AttackConfig(args.budget, args.tries_per_step, args.pool, args.seed, args.max_queries)
     langs = args.langs.split(",") if args.langs else None
@@ -166,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     if langs:   # loaders without a langs option: filter here
         collection = Collection(collection.name, [q for q in collection.queries if q.lang in langs],
                                 [c for c in collection.candidates if c.lang in langs], collection.meta)
-    report = attack_collection(BiEncoder.from_pretrained(args.model), collection, config)
+    report = attack_collection(load_encoder(args), collection, config)
     write_atomic(args.out / "attack.json", json.dumps(report, indent=2, ensure_ascii=False))
     s = report["summary"]
     if s["n"]:

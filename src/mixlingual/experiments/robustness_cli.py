@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 from mixlingual.errors import ConfigError
+from mixlingual.evaluate_cli import add_runtime_arguments
 from mixlingual.experiments.cells import write_atomic
 from mixlingual.experiments.perturb import parse_perturb_spec, perturb_collection
 from mixlingual.experiments.robustness import read_jsonl, robustness_report, top1_from_run
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--langs", help="comma-separated languages (default: all)")
     parser.add_argument("--perturb", action="append", default=[], metavar="NAME:RATE", help="repeatable")
     parser.add_argument("--perturb-seed", type=int, default=0)
+    add_runtime_arguments(parser)
     parser.add_argument("--clean", type=Path, help="existing clean evaluation folder")
     parser.add_argument("--perturbed", type=Path, action="append", default=[], help="existing perturbed folder(s)")
 
@@ -83,14 +85,13 @@ def _languages(reports: dict[str, dict]) -> list[str]:
 
 def _evaluate_all(args) -> tuple[Path, list[Path]]:
     """Clean + one evaluation per --perturb, in-process, candidate embeddings cached once."""
-    from mixlingual.encoder import BiEncoder
     from mixlingual.evaluate import evaluate_collection
-    from mixlingual.evaluate_cli import load_benchmark
+    from mixlingual.evaluate_cli import load_benchmark, load_encoder
 
     specs = [parse_perturb_spec(s) for s in args.perturb]   # fail on a bad spec before any work
     langs = args.langs.split(",") if args.langs else None
     collection = load_benchmark(args.benchmark, args.data, candidate="sentence", langs=langs)
-    encoder = BiEncoder.from_pretrained(args.model)
+    encoder = load_encoder(args)
     folders = []
     for name, rate in [(None, 0.0), *specs]:
         folder = args.out / ("clean" if name is None else f"{name}-{rate:g}")
