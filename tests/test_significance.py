@@ -63,3 +63,14 @@ def test_pairing_and_holm():
     keys, a, b = pair_scores({"q1": 0.1, "q2": 0.2, "x": 9}, {"q2": 0.5, "q1": 0.3})
     assert keys == ["q1", "q2"] and list(a) == [0.1, 0.2] and list(b) == [0.3, 0.5]
     assert holm_adjust([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_welch_over_seeds_known_case():
+    from scipy.stats import ttest_ind
+
+    from mixlingual.experiments.aggregate import welch_p
+
+    a, b = [0.60, 0.61, 0.62], [0.64, 0.66, 0.65]
+    assert welch_p(a, b) == pytest.approx(ttest_ind(a, b, equal_var=False).pvalue)
+    assert welch_p(a, b) < 0.05
+    assert welch_p([0.6], b) is None and welch_p([0.6, 0.6], [0.6, 0.6]) is None

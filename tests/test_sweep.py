@@ -253,6 +253,9 @@ def test_several_baselines_and_rank_distance_tests(tmp_path):
     assert "rank_distance" not in {c["metric"] for c in summary["comparisons"] if c["setting"] == "mono"}
     report = (tmp_path / "sw" / "report.md").read_text()
     assert "| sampling.alpha=1 | sampling.alpha=0 | multi | rank_distance | +10 |" in report
+    assert rd["p_seeds"] is None                      # the fake's rank distance has no seed variance
+    mono = rows[("sampling.alpha=1", "sampling.alpha=0", "mono", "map")]
+    assert mono["p_seeds"] is not None and mono["p_seeds"] < 0.05   # 2 seeds a side, Welch over seeds
     with pytest.raises(ConfigError, match="baseline \\['nope'\\] is not a group of this sweep"):
         sweep.run_sweep(_args(tmp_path, baseline="nope"), FakeRunner())
 

@@ -9,7 +9,9 @@ dropped and counted), then the two groups' per-query vectors are paired on query
 with the paired randomization (sign-flip) test; Holm-adjusted p-values (over the groups compared
 with one baseline on one benchmark, setting and metric) are reported next to the raw ones. The
 per-query metric (AP by default) is tested in every setting, and the per-query rank distance in
-the multilingual setting when the evaluation wrote it.
+the multilingual setting when the evaluation wrote it. Because averaging over seeds first tests
+query sampling only, each row also carries `p_seeds`: a Welch t-test over the groups' per-seed
+benchmark numbers (run-to-run noise; weak with 3 seeds, None below 2).
 """
 
 from __future__ import annotations
@@ -136,6 +138,28 @@ def _has_field(group: Group, label: str, name: str) -> bool:
     return False
 
 
+def seed_values(group: Group, label: str, setting: str, metric: str) -> list[float]:
+    """The benchmark-level number of every seed of a group (metrics.json), for the run-level test."""
+    key = "rank_distance.mean" if metric == "rank_distance" else f"settings.{setting}.{metric}"
+    values = []
+    for d in group.cell_dirs:
+        path = d / "eval" / label / "metrics.json"
+        if path.exists():
+            value = flatten_numbers(json.loads(path.read_text(encoding="utf-8"))).get(key)
+            if value is not None:
+                values.append(value)
+    return values
+
+
+def welch_p(a: list[float], b: list[float]) -> float | None:
+    """Two-sided Welch t-test over seeds; None with fewer than 2 seeds a side or no variance."""
+    from scipy.stats import ttest_ind
+
+    if len(a) < 2 or len(b) < 2 or (np.var(a) == 0 and np.var(b) == 0):
+        return None
+    return float(ttest_ind(a, b, equal_var=False).pvalue)
+
+
 def compare_groups(groups: list[Group], labels: list[str], *, baseline: str | list[str], metric: str = "map",
                    n_resamples: int = 10_000, seed: int = 0) -> list[dict]:
     """Paired randomization test of every group against each baseline, per label and setting:
@@ -159,8 +183,11 @@ def compare_groups(groups: list[Group], labels: list[str], *, baseline: str | li
                             continue
                         keys, a, b = pair_scores(base_scores[setting], scores[setting])
                         result = paired_randomization_test(a, b, n_resamples=n_resamples, seed=seed)
+                        p_seeds = welch_p(seed_values(by_name[base], label, setting, test_metric),
+                                          seed_values(group, label, setting, test_metric))
                         rows.append({"label": label, "setting": setting, "metric": test_metric, "baseline": base,
                                      "group": group.name, "n_queries": len(keys), "dropped_queries": dropped,
+                                     "p_seeds": p_seeds,
                                      **{k: v for k, v in result.to_dict().items() if k not in ("ci_low", "ci_high")}})
     families = {(r["label"], r["setting"], r["metric"], r["baseline"]) for r in rows}
     for family in families:

@@ -69,10 +69,12 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
         if tests:
             lines += ["Paired tests (diff = group - baseline, mean over paired queries; rank distance: "
                       "lower is less language bias):", "",
-                      "| group | vs | setting | metric | diff | p | p_holm | queries |", "|---|---|---|---|---|---|---|---|"]
+                      "| group | vs | setting | metric | diff | p | p_holm | queries | p over seeds (Welch) |",
+                      "|---|---|---|---|---|---|---|---|---|"]
             for c in tests:
                 lines.append(f"| {c['group']} | {c['baseline']} | {c['setting']} | {c['metric']} | "
-                             f"{c['mean_diff']:+.4g} | {_fmt_p(c['p_value'])} | {_fmt_p(c['p_holm'])} | {c['n_queries']} |")
+                             f"{c['mean_diff']:+.4g} | {_fmt_p(c['p_value'])} | {_fmt_p(c['p_holm'])} | {c['n_queries']} | "
+                             f"{_fmt_p(c.get('p_seeds')) or '-'} |")
             lines.append("")
         if fronts.get(label):
             lines += [f"Pareto front (mono vs multi mAP): {', '.join(fronts[label])}", ""]
