@@ -16,6 +16,8 @@ model qualifies; the encoder falls back to the stock forward otherwise.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
@@ -50,6 +52,15 @@ def _position_offset(embeddings) -> int:
     return padding_idx + 1 if padding_idx is not None else 0
 
 
+class AttentionBucket(NamedTuple):
+    start: int                          # first packed token of the bucket
+    tokens: int                         # real tokens in it
+    texts: int
+    longest: int                        # padded length of the bucket
+    flat_index: torch.Tensor | None     # real token -> slot in (texts * longest); None: no padding
+    mask: torch.Tensor | None           # (texts, 1, 1, longest) key mask; None: no padding
+
+
 class PackedBatch:
     """A batch of token sequences packed shortest first, and its attention buckets.
 
@@ -70,20 +81,20 @@ class PackedBatch:
         self.lengths = counts.to(device)
         self.owner = torch.repeat_interleave(torch.arange(self.batch), counts).to(device)
         self.starts = (torch.cumsum(counts, 0) - counts).to(device)    # first token of each text
-        self.buckets: list[tuple[int, int, int, int, torch.Tensor | None, torch.Tensor | None]] = []
+        self.buckets: list[AttentionBucket] = []
         token = 0
         for first in range(0, self.batch, bucket_size):
             chunk = lengths[first:first + bucket_size]
             longest, tokens = chunk[-1], sum(chunk)
             if chunk[0] == longest:      # equal lengths: a plain view, no mask
-                self.buckets.append((token, tokens, len(chunk), longest, None, None))
+                self.buckets.append(AttentionBucket(token, tokens, len(chunk), longest, None, None))
             else:
                 chunk_t = torch.tensor(chunk)
                 rows = torch.repeat_interleave(torch.arange(len(chunk)), chunk_t)
                 cols = torch.cat([torch.arange(n) for n in chunk])
                 mask = torch.arange(longest).unsqueeze(0) < chunk_t.unsqueeze(1)
-                self.buckets.append((token, tokens, len(chunk), longest, (rows * longest + cols).to(device),
-                                     mask.to(device)[:, None, None, :]))
+                self.buckets.append(AttentionBucket(token, tokens, len(chunk), longest,
+                                                    (rows * longest + cols).to(device), mask.to(device)[:, None, None, :]))
             token += tokens
 
     def restore_order(self, per_text: torch.Tensor) -> torch.Tensor:
@@ -100,17 +111,17 @@ def _attention(layer, hidden: torch.Tensor, packed: PackedBatch) -> torch.Tensor
     scale = getattr(attn, "scaling", None)
     query, key, value = (proj(hidden).view(-1, heads, head_dim) for proj in (attn.query, attn.key, attn.value))
     parts = []
-    for start, tokens, texts, longest, flat_index, mask in packed.buckets:
-        def padded(x):  # (tokens, heads, dim) slice -> (texts, heads, longest, dim)
-            x = x[start:start + tokens]
-            if flat_index is not None:
-                x = x.new_zeros((texts * longest, heads, head_dim)).index_copy(0, flat_index, x)
-            return x.view(texts, longest, heads, head_dim).transpose(1, 2)
+    for b in packed.buckets:
+        def padded(x, b=b):  # (tokens, heads, dim) slice -> (texts, heads, longest, dim)
+            x = x[b.start:b.start + b.tokens]
+            if b.flat_index is not None:
+                x = x.new_zeros((b.texts * b.longest, heads, head_dim)).index_copy(0, b.flat_index, x)
+            return x.view(b.texts, b.longest, heads, head_dim).transpose(1, 2)
 
-        context = F.scaled_dot_product_attention(padded(query), padded(key), padded(value), attn_mask=mask,
+        context = F.scaled_dot_product_attention(padded(query), padded(key), padded(value), attn_mask=b.mask,
                                                  dropout_p=dropout, scale=scale)
-        context = context.transpose(1, 2).reshape(texts * longest, heads * head_dim)
-        parts.append(context if flat_index is None else context.index_select(0, flat_index))
+        context = context.transpose(1, 2).reshape(b.texts * b.longest, heads * head_dim)
+        parts.append(context if b.flat_index is None else context.index_select(0, b.flat_index))
     context = torch.cat(parts) if len(parts) > 1 else parts[0]
     out = layer.attention.output
     return out.LayerNorm(out.dropout(out.dense(context)) + hidden)
