@@ -81,11 +81,16 @@ def kinds_to_load(name: str, path, wanted: str | None) -> list[str]:
     return kinds
 
 
-def language_counts(name: str, path, kinds: list[str], options: dict) -> dict[str, dict[str, int]]:
+def language_counts(name: str, path, kinds: list[str], options: dict,
+                    reports: list | None = None) -> dict[str, dict[str, int]]:
+    """Per-language counts; each load's one-line report summary goes to `reports` when given."""
     counts: dict[str, Counter] = {}
     for kind in kinds:
         if kind == "parallel":
-            for item in registry.load_parallel(name, path, **options):
+            items = registry.load_parallel(name, path, **options)
+            if reports is not None and hasattr(items, "report"):
+                reports.append(items.report.summary())
+            for item in items:
                 for lang in set(item.queries) | set(item.positives):
                     counts.setdefault(lang, Counter())["items"] += 1
                 for lang in item.positives:  # "item_" keys never clash with a collection's counts
@@ -127,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     options = parse_options(args.option)
     kinds = kinds_to_load(args.name, args.path, args.kind)
     if args.action == "inspect":
-        counts = language_counts(args.name, args.path, kinds, options)
+        reports: list[str] = []
+        counts = language_counts(args.name, args.path, kinds, options, reports)
         if args.json:
             print(json.dumps({"languages": counts}, ensure_ascii=False))
         else:
@@ -135,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
             print("lang      " + "".join(f"{k:>16}" for k in keys))
             for lang, c in counts.items():
                 print(f"{lang:<10}" + "".join(f"{c.get(k, 0):>16}" for k in keys))
+            for summary in reports:
+                print(f"load report: {summary}")
         return 0
     if len(kinds) != 1:
         raise ConfigError(f"dataset '{args.name}' has both forms: choose one with --kind parallel|collection")

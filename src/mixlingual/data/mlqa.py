@@ -17,6 +17,14 @@ by default (`on_missing_answer="paragraph"`) such a language gets its whole para
 positive and no hard negatives; `"skip"` leaves the language out instead. Both are counted in
 the report's notes; an item left with no positive at all is skipped and counted.
 
+`german_answers` (PATH of the `mlqa-test-de` TSV or its folder, or "auto": the folder beside
+the MLQA folder, when present) restores the German answers of the test files
+(`mixlingual.data.mlqa_german`): German passages become answer sentences with in-paragraph hard
+negatives, German questions join their items, and rows of no test file become German-only
+items. The other languages keep paragraph positives. The report's notes count the positives
+of each language by kind (`sentence_positives_de`, `paragraph_positives_es`, ...) and every
+German row (`german_*`).
+
 PATH is the dataset root (holding `MLQA_V1/`), a split folder, or one file; `split` picks
 "test" (default, training data here) or "dev" under a root.
 """
@@ -26,6 +34,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from mixlingual.data import mlqa_german
 from mixlingual.data.records import ParallelItem
 from mixlingual.data.report import ItemList, LoadReport
 from mixlingual.data.sentences import cached_sentence_spans, default_splitter, sentence_index_at
@@ -89,12 +98,59 @@ def answer_sentence(context: str, lang: str, start, text: str, splitter: str, re
     if index is None:
         report.note("answers_outside_any_sentence")
         return None
+    if start + len(text) > spans[index][1]:
+        report.note("answers_crossing_sentence_end")  # kept: the sentence holding the answer's start
     return spans, index
+
+
+def join_german_answers(option, path, files, by_id, langs, report: LoadReport) -> None:
+    """Apply the `german_answers` option to `by_id` (see `mixlingual.data.mlqa_german`)."""
+    tsv = mlqa_german.resolve(option, path)
+    if tsv is None:
+        return
+    splits = {f.name.split("-")[0] for f, _, _ in files}
+    if splits != {"test"}:
+        if option == "auto":
+            return  # the German answers belong to the test split only
+        raise DataError(f"german_answers: the German answers are MLQA test rows, but the files read are "
+                        f"{'+'.join(sorted(splits))} files", path=str(tsv), field="german_answers")
+    if langs is not None and mlqa_german.LANG not in langs:
+        report.note("german_rows_unused_de_not_in_langs")
+        return
+    mlqa_german.join(by_id, mlqa_german.read_rows(tsv), report)
+
+
+def item_passages(contexts: dict, *, context: str, negatives: bool, max_negatives, splitter: str,
+                   on_missing_answer: str, report: LoadReport):
+    """(positives, hard negatives, paragraphs, positive kind) per language of one QA id.
+
+    The kind is "sentence" (the answer's sentence, other sentences as negatives) or
+    "paragraph" (whole paragraph, no negatives: asked for, or the answer locates nothing).
+    """
+    positives, hard, paragraphs, kinds = {}, {}, {}, {}
+    for lang, (text, start, answer) in sorted(contexts.items()):
+        found = None if context == "paragraph" else answer_sentence(text, lang, start, answer, splitter, report)
+        paragraphs[lang] = text
+        if found is None:
+            if context != "paragraph" and on_missing_answer == "skip":
+                continue
+            if context != "paragraph":
+                report.note("positives_as_paragraph_for_missing_answer")
+            positives[lang], kinds[lang] = text, "paragraph"
+            continue
+        spans, index = found
+        sentences = [text[a:b] for a, b in spans]
+        positives[lang], kinds[lang] = sentences[index], "sentence"
+        others = [s for i, s in enumerate(sentences) if i != index and s != sentences[index]]
+        if negatives and others:
+            hard[lang] = others[:max_negatives]
+    return positives, hard, paragraphs, kinds
 
 
 def load_parallel(path, *, split: str = "test", context: str = "sentence", negatives: bool = True,
                   max_negatives: int | None = None, splitter: str | None = None,
-                  langs: list[str] | None = None, on_missing_answer: str = "paragraph") -> ItemList:
+                  langs: list[str] | None = None, on_missing_answer: str = "paragraph",
+                  german_answers: str | None = None) -> ItemList:
     """Parallel items from MLQA (see the module docstring for every option)."""
     if context not in CONTEXT_MODES:
         raise DataError(f"context must be one of {', '.join(CONTEXT_MODES)}, got {context!r}", field="context")
@@ -108,32 +164,23 @@ def load_parallel(path, *, split: str = "test", context: str = "sentence", negat
     files = [f for f in find_files(path, split) if langs is None or (f[1] in langs or f[2] in langs)]
     source = "mlqa/" + "+".join(sorted({f.name.split("-")[0] for f, _, _ in files}))  # the files' own split
     items = ItemList(report=report)
-    for qa_id, (questions, contexts) in collect_by_id(files, report).items():
+    by_id = collect_by_id(files, report)
+    join_german_answers(german_answers, path, files, by_id, langs, report)
+    for qa_id, (questions, contexts) in by_id.items():
         if langs is not None:
             questions = {k: v for k, v in questions.items() if k in langs}
             contexts = {k: v for k, v in contexts.items() if k in langs}
-        positives, hard, paragraphs = {}, {}, {}
-        for lang, (text, start, answer) in sorted(contexts.items()):
-            found = None if context == "paragraph" else answer_sentence(text, lang, start, answer, splitter, report)
-            if found is None:
-                if context != "paragraph" and on_missing_answer == "skip":
-                    continue
-                if context != "paragraph":
-                    report.note("positives_as_paragraph_for_missing_answer")
-                positives[lang] = paragraphs[lang] = text
-                continue
-            spans, index = found
-            sentences = [text[a:b] for a, b in spans]
-            positives[lang], paragraphs[lang] = sentences[index], text
-            others = [s for i, s in enumerate(sentences) if i != index and s != sentences[index]]
-            if negatives and others:
-                hard[lang] = others[:max_negatives]
+        positives, hard, paragraphs, kinds = item_passages(
+            contexts, context=context, negatives=negatives, max_negatives=max_negatives, splitter=splitter,
+            on_missing_answer=on_missing_answer, report=report)
         if not positives or not questions:
             report.skip("no_usable_answer" if questions else "no_question",
                         f"QA id {qa_id}: no positive with a locatable answer" if questions
                         else f"QA id {qa_id}: no question in the selected languages")
             continue
-        meta = {"contexts": paragraphs} if context == "sentence+paragraph" else {}
+        for lang, kind in kinds.items():
+            report.note(f"{kind}_positives_{lang}")
+        meta = {"contexts": {k: paragraphs[k] for k in positives}} if context == "sentence+paragraph" else {}
         items.append(ParallelItem(id=qa_id, queries=dict(sorted(questions.items())), positives=positives,
                                   negatives=hard, group=qa_id, source=source, meta=meta))
     report.loaded = len(items)

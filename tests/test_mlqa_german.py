@@ -1,0 +1,136 @@
+"""MLQA test + German answers (`mlqa` option `german_answers`): join, sentence positives, report.
+
+Fixture (tests/fixtures/data/mlqa_german, see its README.md): q1 joins with its German question
+already present, q2 joins and gains its German question, q3 is in no test file (a German-only
+item), q4 has no TSV row, q5's answer is not in its paragraph.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mixlingual.cli import main
+from mixlingual.data.registry import load_parallel
+from mixlingual.errors import DataError
+
+FIX = Path(__file__).parent / "fixtures" / "data" / "mlqa_german"
+TSV = FIX / "mlqa-test-de" / "mlqa_test_de_de.tsv"
+PARAGRAPH = "Die Stadt liegt am Fluss. Sie hat 5000 Einwohner. Der Bahnhof wurde 1901 gebaut."
+SHARED = Path(os.environ.get("MIXLINGUAL_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+def load(**options):
+    items = load_parallel("mlqa", FIX / "mlqa", **options)
+    return {item.id: item for item in items}, items.report
+
+
+@pytest.mark.parametrize("option", ["auto", str(TSV), str(TSV.parent)])
+def test_german_answers_give_sentence_positive_and_in_paragraph_negatives(option):
+    items, _ = load(german_answers=option)
+    q1 = items["q1"]
+    assert q1.positives == {"de": "Sie hat 5000 Einwohner.",
+                            "es": "La ciudad está junto al río. Tiene 5000 habitantes. La estación se construyó en 1901."}
+    assert q1.negatives == {"de": ["Die Stadt liegt am Fluss.", "Der Bahnhof wurde 1901 gebaut."]}
+    assert items["q2"].positives == {"de": "Der Bahnhof wurde 1901 gebaut."}
+
+
+def test_german_questions_join_their_items_and_new_ids_become_german_only_items():
+    items, _ = load(german_answers="auto")
+    assert items["q1"].queries == {"de": "Wie viele Einwohner hat die Stadt?",
+                                   "es": "¿Cuántos habitantes tiene la ciudad?"}
+    assert items["q2"].queries["de"] == "Wann wurde der Bahnhof gebaut?" and items["q2"].mono_languages == ["de"]
+    q3 = items["q3"]   # quoted TSV field: the quotes are CSV quoting, not text
+    assert q3.queries == {"de": "Wann friert der See zu?"} and q3.positives == {"de": "Im Winter friert er zu."}
+    assert q3.negatives == {"de": ['Der "Blaue See" ist tief.']}
+
+
+def test_unlocatable_and_missing_answers_keep_the_paragraph_and_are_counted():
+    items, report = load(german_answers="auto")
+    assert items["q4"].positives == {"de": PARAGRAPH} and "de" not in items["q4"].queries
+    assert items["q5"].positives == {"de": PARAGRAPH} and not items["q5"].negatives
+    assert items["q5"].queries["de"] == "Hat die Stadt einen Hafen?"
+    assert report.loaded == 5 and not report.skipped
+    notes = report.notes
+    assert {k: v for k, v in notes.items() if k.startswith("german_")} == {
+        "german_rows_read": 4, "german_rows_joined": 3, "german_rows_as_new_items": 1,
+        "german_contexts_added_from_tsv": 1, "german_answers_by_search": 3, "german_answers_not_located": 1,
+        "german_questions_added": 3, "german_questions_already_present": 1,
+        "german_contexts_without_answer_row": 1}
+    assert notes["sentence_positives_de"] == 3 and notes["paragraph_positives_de"] == 2
+    assert notes["paragraph_positives_es"] == 1 and "sentence_positives_es" not in notes
+
+
+def test_without_the_option_every_passage_stays_a_counted_paragraph():
+    items, report = load()
+    assert sorted(items) == ["q1", "q2", "q4", "q5"] and items["q1"].positives["de"] == PARAGRAPH
+    assert report.notes["paragraph_positives_de"] == 4 and not any(k.startswith("german_") for k in report.notes)
+
+
+def test_auto_without_the_folder_and_dev_files_leave_german_answers_off(tmp_path):
+    shutil.copytree(FIX / "mlqa", tmp_path / "mlqa")
+    items = load_parallel("mlqa", tmp_path / "mlqa", german_answers="auto")
+    assert items.report.notes["paragraph_positives_de"] == 4
+    dev = Path(__file__).parent / "fixtures" / "data" / "mlqa"
+    with pytest.raises(DataError, match="german_answers: the German answers are MLQA test rows"):
+        load_parallel("mlqa", dev, split="dev", german_answers=str(TSV))
+    with pytest.raises(DataError, match="no such file"):
+        load_parallel("mlqa", FIX / "mlqa", german_answers=str(tmp_path / "missing.tsv"))
+
+
+def test_langs_without_german_leave_the_rows_unused_and_counted():
+    items = load_parallel("mlqa", FIX / "mlqa", german_answers="auto", langs=["es"])
+    assert all("de" not in i.queries and "de" not in i.positives for i in items)
+    assert items.report.notes["german_rows_unused_de_not_in_langs"] == 1
+
+
+BAD_ROWS = [
+    ("q1\tde\tde\n", 2, "expected 6 tab-separated fields, got 3"),
+    (f"{PARAGRAPH}\t5000\tFrage?\tq1\ten\tde\n", 2, "field 'doc_lang': expected 'de', got 'en'"),
+    (f"{PARAGRAPH}\t\tFrage?\tq1\tde\tde\n", 2, "field 'Answer': empty value"),
+    (f"{PARAGRAPH}\t5000\tFrage?\tq1\tde\tde\n{PARAGRAPH}\t1901\tFrage?\tq1\tde\tde\n", 3,
+     "field 'id': duplicate id q1 \\(first on line 2\\)"),
+]
+
+
+@pytest.mark.parametrize("body, line, message", BAD_ROWS)
+def test_malformed_rows_name_file_line_and_field(tmp_path, body, line, message):
+    bad = tmp_path / "mlqa_test_de_de.tsv"
+    bad.write_text("Document\tAnswer\tQuery\tid\tdoc_lang\tqa_lang\n" + body, encoding="utf-8")
+    with pytest.raises(DataError, match=f"mlqa_test_de_de.tsv:{line}: {message}"):
+        load_parallel("mlqa", FIX / "mlqa", german_answers=str(bad))
+
+
+def test_header_without_a_column_is_an_error(tmp_path):
+    bad = tmp_path / "mlqa_test_de_de.tsv"
+    bad.write_text("Document\tAnswer\tQuestion\tid\tdoc_lang\tqa_lang\n", encoding="utf-8")
+    with pytest.raises(DataError, match="mlqa_test_de_de.tsv:1: field 'Query': header lacks column"):
+        load_parallel("mlqa", FIX / "mlqa", german_answers=str(bad))
+
+
+def test_inspect_prints_the_load_report(capsys):
+    assert main(["data", "inspect", "mlqa", str(FIX / "mlqa"), "-o", "german_answers=auto"]) == 0
+    out = capsys.readouterr().out
+    assert "load report:" in out and "sentence_positives_de=3" in out and "german_rows_read=4" in out
+
+
+@pytest.mark.shared_data
+def test_real_german_answers_join_the_mlqa_test_files():
+    if not (SHARED / "mlqa").exists() or not (SHARED / "mlqa-test-de").exists():
+        pytest.skip(f"shared data {SHARED}/mlqa and mlqa-test-de not present")
+    items = load_parallel("mlqa", SHARED / "mlqa", german_answers="auto")
+    notes = items.report.notes
+    assert len(items) == 9677 + 103 and not items.report.skipped
+    assert notes["german_rows_read"] == 4513 and notes["german_rows_joined"] == 4410
+    assert notes["german_rows_as_new_items"] == 103 and notes["german_contexts_without_answer_row"] == 4
+    assert notes.get("german_answers_not_located", 0) == 0
+    assert "german_documents_differing_from_test_context" not in notes   # CSV quoting read right
+    assert notes["german_questions_added"] == 696 and notes["german_questions_already_present"] == 3817
+    assert notes["sentence_positives_de"] == 4513 and notes["paragraph_positives_de"] == 4
+    assert (notes["paragraph_positives_es"], notes["paragraph_positives_vi"], notes["paragraph_positives_zh"]) \
+        == (5156, 1675, 5011)
+    assert sum("de" in i.mono_languages for i in items) == 4517   # German X-X pairs
+    assert sum(bool(i.negatives.get("de")) for i in items) > 4000
