@@ -70,10 +70,12 @@ def test_without_the_option_every_passage_stays_a_counted_paragraph():
     assert report.notes["paragraph_positives_de"] == 4 and not any(k.startswith("german_") for k in report.notes)
 
 
-def test_auto_without_the_folder_and_dev_files_leave_german_answers_off(tmp_path):
+def test_auto_without_the_folder_and_dev_files_leave_german_answers_off(tmp_path, caplog):
     shutil.copytree(FIX / "mlqa", tmp_path / "mlqa")
-    items = load_parallel("mlqa", tmp_path / "mlqa", german_answers="auto")
+    with caplog.at_level("WARNING", logger="mixlingual.data"):
+        items = load_parallel("mlqa", tmp_path / "mlqa", german_answers="auto")
     assert items.report.notes["paragraph_positives_de"] == 4
+    assert "German passages stay paragraphs" in caplog.text
     dev = Path(__file__).parent / "fixtures" / "data" / "mlqa"
     with pytest.raises(DataError, match="german_answers: the German answers are MLQA test rows"):
         load_parallel("mlqa", dev, split="dev", german_answers=str(TSV))
@@ -134,3 +136,12 @@ def test_real_german_answers_join_the_mlqa_test_files():
         == (5156, 1675, 5011)
     assert sum("de" in i.mono_languages for i in items) == 4517   # German X-X pairs
     assert sum(bool(i.negatives.get("de")) for i in items) > 4000
+
+
+@pytest.mark.parametrize("name", ["mlqa-hybrid.yaml", "mlqa-xx.yaml", "mlqa-xy.yaml", "sweeps/base-mlqa-e5.yaml"])
+def test_mlqa_configs_read_the_german_answers_and_use_hard_negatives(name):
+    from mixlingual.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / name)
+    assert config.data.train.options == {"split": "test", "german_answers": "auto"}
+    assert config.data.hard_negatives == 3

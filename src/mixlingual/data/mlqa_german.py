@@ -58,7 +58,7 @@ def resolve(option, mlqa_path) -> Path | None:
             candidate = folder.parent / FOLDER / FILE
             if candidate.is_file():
                 return candidate
-        logger.info("german_answers=auto: no %s/%s beside %s; German passages stay paragraphs",
+        logger.warning("german_answers=auto: no %s/%s beside %s; German passages stay paragraphs",
                     FOLDER, FILE, mlqa_path)
         return None
     path = Path(option)
