@@ -145,3 +145,11 @@ def test_mlqa_configs_read_the_german_answers_and_use_hard_negatives(name):
     config = load_config(Path(__file__).resolve().parents[1] / "configs" / name)
     assert config.data.train.options == {"split": "test", "german_answers": "auto"}
     assert config.data.hard_negatives == 3
+
+
+def test_auto_on_dev_files_is_silent_and_changes_nothing(caplog):
+    dev = Path(__file__).parent / "fixtures" / "data" / "mlqa"
+    with caplog.at_level("WARNING", logger="mixlingual.data"):
+        items = load_parallel("mlqa", dev, split="dev", german_answers="auto")
+    assert len(items) == 2 and not any(k.startswith("german_") for k in items.report.notes)
+    assert "german_answers" not in caplog.text

@@ -105,13 +105,13 @@ def answer_sentence(context: str, lang: str, start, text: str, splitter: str, re
 
 def join_german_answers(option, path, files, by_id, langs, report: LoadReport) -> None:
     """Apply the `german_answers` option to `by_id` (see `mixlingual.data.mlqa_german`)."""
+    splits = {f.name.split("-")[0] for f, _, _ in files}
+    if option == "auto" and splits != {"test"}:
+        return  # the German answers belong to the test split only
     tsv = mlqa_german.resolve(option, path)
     if tsv is None:
         return
-    splits = {f.name.split("-")[0] for f, _, _ in files}
     if splits != {"test"}:
-        if option == "auto":
-            return  # the German answers belong to the test split only
         raise DataError(f"german_answers: the German answers are MLQA test rows, but the files read are "
                         f"{'+'.join(sorted(splits))} files", path=str(tsv), field="german_answers")
     if langs is not None and mlqa_german.LANG not in langs:

@@ -59,7 +59,7 @@ def resolve(option, mlqa_path) -> Path | None:
             if candidate.is_file():
                 return candidate
         logger.warning("german_answers=auto: no %s/%s beside %s; German passages stay paragraphs",
-                    FOLDER, FILE, mlqa_path)
+                       FOLDER, FILE, mlqa_path)
         return None
     path = Path(option)
     if path.is_dir():
