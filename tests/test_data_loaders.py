@@ -194,3 +194,18 @@ def test_xquad_r_first_paragraphs_make_a_smaller_complete_collection(tmp_path):
     assert small.meta["load_report"]["notes"]["paragraphs_left_out_by_option"] == 2
     with pytest.raises(DataError, match="paragraphs must be a positive integer"):
         load_collection("xquad-r", tmp_path, paragraphs=0)
+
+
+def test_mlqa_hard_negatives_are_the_answer_sentences_neighbours_first():
+    """`data.hard_negatives = k` takes the first k negatives: they must be the sentences next
+    to the answer (same topic, hardest), not the paragraph's opening sentences."""
+    from mixlingual.data.mlqa import item_passages
+    from mixlingual.data.report import LoadReport
+
+    paragraph = "Erster Satz hier. Zweiter Satz hier. Dritter Satz hier. Die Antwort ist vierzig. Letzter Satz hier."
+    start = paragraph.index("vierzig")
+    _, hard, _, kinds = item_passages({"de": (paragraph, start, "vierzig")}, context="sentence", negatives=True,
+                                      max_negatives=None, splitter="icu", on_missing_answer="paragraph",
+                                      report=LoadReport("mlqa"))
+    assert kinds == {"de": "sentence"}
+    assert hard["de"] == ["Dritter Satz hier.", "Letzter Satz hier.", "Zweiter Satz hier.", "Erster Satz hier."]

@@ -141,7 +141,10 @@ def item_passages(contexts: dict, *, context: str, negatives: bool, max_negative
         spans, index = found
         sentences = [text[a:b] for a, b in spans]
         positives[lang], kinds[lang] = sentences[index], "sentence"
-        others = [s for i, s in enumerate(sentences) if i != index and s != sentences[index]]
+        # Nearest sentences first: neighbours of the answer share its topic, so they are the
+        # hardest negatives, and `data.hard_negatives = k` takes the first k.
+        by_distance = sorted(range(len(sentences)), key=lambda i: (abs(i - index), i))
+        others = [sentences[i] for i in by_distance if sentences[i] != sentences[index]]
         if negatives and others:
             hard[lang] = others[:max_negatives]
     return positives, hard, paragraphs, kinds
