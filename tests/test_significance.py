@@ -94,7 +94,8 @@ def _null_sweep(rng, n_groups=30, n_langs=11, n_seeds=1, seed_sd=0.0):
 def test_clustered_test_holds_its_level_where_the_per_query_test_does_not(n_seeds):
     # 1,000 simulated nulls with 11 correlated language versions per question: the cluster
     # sign-flip rejects at its nominal 5% (+- 2%), the per-query sign-flip far more often, and
-    # the 95% interval covers the true effect 0 about 95% of the time.
+    # the 95% interval covers the true effect 0 about 95% of the time (a percentile bootstrap over
+    # 30 groups runs slightly short: 92-93% here).
     rng = np.random.default_rng(11)
     clustered, per_query, covered, n_sims = 0, 0, 0, 1000
     for i in range(n_sims):
@@ -105,7 +106,7 @@ def test_clustered_test_holds_its_level_where_the_per_query_test_does_not(n_seed
         per_query += paired_randomization_test(a.mean(0), b.mean(0), n_resamples=199, seed=i).p_value <= 0.05
     assert 0.03 <= clustered / n_sims <= 0.07
     assert per_query / n_sims > 0.10
-    assert 0.91 <= covered / n_sims <= 0.98
+    assert 0.90 <= covered / n_sims <= 0.98
 
 
 def test_clustered_sign_flip_by_hand():
