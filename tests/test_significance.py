@@ -1,5 +1,7 @@
 """Paired significance tests on cases whose answer is known."""
 
+import json
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -137,3 +139,50 @@ def test_interval_widens_with_seed_variation_and_seeds_pair():
         clustered_comparison(a, a[:2], groups, paired_seeds=True)
     with pytest.raises(MixlingualError, match="cluster labels"):
         clustered_comparison(a, a, groups[:-1])
+
+
+def _write_cell(cell, rows):
+    path = cell / "eval" / "dev" / "per_query.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_sweep_comparison_resamples_question_groups(tmp_path):
+    from mixlingual.experiments.aggregate import Group, compare_groups
+
+    # 8 questions x 11 languages; B differs from A by a per-question shift that every language
+    # version shares: 88 rows that look decisive one by one, but only 8 independent questions.
+    shifts = [0.05] * 5 + [-0.04] * 3
+    langs = [f"l{i}" for i in range(11)]
+
+    def rows(shift_of, seed, with_group):
+        out = []
+        for q, shift in enumerate(shift_of):
+            for lang in langs:
+                row = {"setting": "mono", "query": f"{lang}:q{q}", "qlang": lang, "clang": lang,
+                       "map": 0.5 + shift + 0.001 * seed + 0.0001 * langs.index(lang)}
+                out.append({**row, "group": f"q{q}"} if with_group else row)   # older files: no group
+        return out
+
+    groups = []
+    for name, shift_of in (("a", [0.0] * 8), ("b", shifts)):
+        group = Group(name, name, {}, seeds=[0, 1])
+        for seed in (0, 1):
+            cell = tmp_path / f"{name}-{seed}"
+            _write_cell(cell, rows(shift_of, seed, with_group=seed == 0))
+            group.cell_dirs.append(cell)
+        groups.append(group)
+    (row,) = compare_groups(groups, ["dev"], baseline="a", n_resamples=1000)
+    assert row["n_queries"] == 88 and row["n_clusters"] == 8 and row["seeds_paired"]
+    assert row["mean_diff"] == pytest.approx(np.mean(shifts))
+    assert row["p_per_query"] < 0.01                  # 88 "independent" queries
+    assert row["p_value"] > 0.2 and row["exact"]      # 8 questions: 2^8 sign flips enumerated
+    assert row["ci_low"] < 0 < row["ci_high"] and row["p_holm"] == row["p_value"]
+
+
+def test_question_group_of_a_row():
+    from mixlingual.experiments.aggregate import question_group
+
+    assert question_group({"query": "de:572", "qlang": "de", "group": "g9"}) == "g9"
+    assert question_group({"query": "de:572", "qlang": "de", "clang": "en"}) == "572"   # no group field
+    assert question_group({"query": "572", "qlang": "de"}) == "572"
