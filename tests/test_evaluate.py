@@ -107,6 +107,8 @@ def test_output_files_rescored_by_trec_eval(tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["settings"] == m["settings"]
     rows = [json.loads(line) for line in (tmp_path / "per_query.jsonl").read_text().splitlines()]
     assert len(rows) == 5 * 3  # every query in mono, in the one cross pair, and in multi
+    # each row names its parallel question group: the unit the sweep's clustered tests resample
+    assert {(r["query"], r["group"]) for r in rows} == {(q.id, q.group) for q in tiny_collection().queries}
     no_rel = [r for r in rows if r["query"] == "en-3"]
     assert all(r["map"] is None and r["n_relevant"] == 0 for r in no_rel)
     for setting in ("mono", "cross", "multi"):

@@ -2,7 +2,8 @@
 
     metrics.json            the summary (see docs/evaluation.md)
     per_query.jsonl         one line per (setting, query, candidate language): paired scores for
-                            significance tests; undefined values (no relevant candidate) are null
+                            significance tests; undefined values (no relevant candidate) are null;
+                            `group` = the query's parallel question group (the unit of resampling)
     runs/<setting>.trec     TREC runs: top-k per query (cross: query id "<qid>@<candidate lang>")
     qrels/<setting>.qrels   the relevance judgements of that setting, so trec_eval can re-score
 
@@ -60,7 +61,7 @@ class EvalOutputs:
             self._files[name] = open(tmp, "w", encoding="utf-8")
 
     def _per_query_line(self, setting, q, clang, values, i) -> str:
-        row = {"setting": setting, "query": q.id, "qlang": q.lang, "clang": clang,
+        row = {"setting": setting, "query": q.id, "group": q.group, "qlang": q.lang, "clang": clang,
                "n_relevant": int(values["n_relevant"][i]), "first_rank": _first_rank(values["first_rank"][i])}
         row.update({m: _clean(float(values[m][i])) for m in METRIC_NAMES})
         if "rank_distance" in values:

@@ -2,16 +2,19 @@
 
 Reads only what the cells left on disk (`eval/<label>/metrics.json` and `per_query.jsonl`).
 
-Significance protocol (documented in docs/experiments.md): for each benchmark and setting, every
-group is compared with each baseline group (the first one, or `baseline`: one name or a list). A
-query's score is first averaged over the seeds of a group (queries missing from a seed are
-dropped and counted), then the two groups' per-query vectors are paired on query key and tested
-with the paired randomization (sign-flip) test; Holm-adjusted p-values (over the groups compared
+Significance protocol (docs/statistics.md; docs/experiments.md): for each benchmark and setting,
+every group is compared with each baseline group (the first one, or `baseline`: one name or a
+list). Per-query rows are paired on query key (queries missing from a seed are dropped and
+counted); the unit of analysis is the parallel question group (`question_group`: all language
+versions of a question, and in cross all its (query, target language) rows). Each comparison
+reports the effect (mean row difference of the seed-averaged scores) with a 95% two-level
+bootstrap interval (seeds, then question groups) and a cluster sign-flip p-value over question
+groups (`significance.clustered_comparison`); Holm-adjusted p-values (over the groups compared
 with one baseline on one benchmark, setting and metric) are reported next to the raw ones. The
 per-query metric (AP by default) is tested in every setting, and the per-query rank distance in
-the multilingual setting when the evaluation wrote it. Because averaging over seeds first tests
-query sampling only, each row also carries `p_seeds`: a Welch t-test over the groups' per-seed
-benchmark numbers (run-to-run noise; weak with 3 seeds, None below 2).
+the multilingual setting when the evaluation wrote it. Beside them: `p_seeds`, a Welch t-test
+over the groups' per-seed benchmark numbers (run-to-run noise; weak with 3 seeds, None below 2),
+and `p_per_query`, the old sign-flip over queries, which ignores the question groups.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 
 from mixlingual.data.jsonl import read_json_records
 from mixlingual.errors import DataError
-from mixlingual.experiments.significance import holm_adjust, pair_scores, paired_randomization_test
+from mixlingual.experiments.significance import clustered_comparison, holm_adjust, paired_randomization_test
 
 SETTINGS = ("mono", "cross", "multi")
 # Per-query field names tried, in order, for each aggregate metric name.
@@ -59,26 +62,48 @@ def mean_std(values: list[float]) -> dict:
     return {"mean": float(arr.mean()), "std": std, "n": int(arr.size), "values": values}
 
 
+def question_group(row: dict) -> str:
+    """The parallel question group of a per-query row: the unit the clustered test resamples.
+
+    `mixlingual evaluate` writes it as `group` (the query's parallel group; every (query, target
+    language) row of one question in cross shares it). Files written before that carry none:
+    then the query id without its '<qlang>:' prefix (how the xquad-r, mlqa-r, sib200 and ntrex
+    loaders name queries), else the row's own key - the row is its own group.
+    """
+    if isinstance(row.get("group"), str):
+        return row["group"]
+    query = row.get("query", row.get("query_id"))
+    if not isinstance(query, str):
+        return repr(_row_key(row))
+    prefix = f"{row.get('qlang', row.get('lang'))}:"
+    return query[len(prefix):] if query.startswith(prefix) else query
+
+
+def _row_key(row: dict) -> tuple:
+    """What pairs a row across systems: every string field but the setting and the group (so that
+    files written with and without `group` still pair)."""
+    return tuple(sorted((k, v) for k, v in row.items() if k not in ("setting", "group") and isinstance(v, str)))
+
+
 def load_per_query(path: Path, metric: str = "map",
-                   settings: tuple[str, ...] | None = None) -> dict[str, dict[tuple, float]]:
-    """per_query.jsonl -> {setting: {query key: score}} (only `settings`, when given).
+                   settings: tuple[str, ...] | None = None) -> dict[str, dict[tuple, tuple[float, str]]]:
+    """per_query.jsonl -> {setting: {query key: (score, question group)}} (only `settings`, when given).
 
     A row names its setting in `setting`; its score is the first of PER_QUERY_FIELDS[metric]
-    present; its key is every other string field (query id, query and candidate language, ...).
+    present; its key is every other string field (query id, query and candidate language, ...)
+    except `group`; its question group is `question_group(row)`.
     Rows whose score is null (no relevant candidate: undefined) are left out of the test.
     """
     fields = PER_QUERY_FIELDS.get(metric, (metric,))
-    out: dict[str, dict[tuple, float]] = defaultdict(dict)
+    out: dict[str, dict[tuple, tuple[float, str]]] = defaultdict(dict)
     for line_no, row in read_json_records(path):
         if settings is not None and isinstance(row, dict) and row.get("setting") not in settings:
             continue
         score_field = next((f for f in fields if f in row), None) if isinstance(row, dict) else None
         if score_field is None or "setting" not in row:
             raise DataError(f"expected 'setting' and one of {list(fields)}", path=str(path), line=line_no)
-        key = tuple(sorted((k, v) for k, v in row.items()
-                           if k != "setting" and isinstance(v, str)))
         if row[score_field] is not None:
-            out[row["setting"]][key] = float(row[score_field])
+            out[row["setting"]][_row_key(row)] = (float(row[score_field]), question_group(row))
     return dict(out)
 
 
@@ -111,21 +136,49 @@ def summarize_groups(groups: list[Group], labels: list[str]) -> dict:
     return out
 
 
-def seed_averaged_scores(group: Group, label: str, metric: str,
-                         settings: tuple[str, ...] | None = None) -> tuple[dict[str, dict], int]:
-    """{setting: {query key: score averaged over seeds}}, and how many keys were dropped
-    because some seed lacked them."""
-    per_seed = [load_per_query(d / "eval" / label / "per_query.jsonl", metric, settings)
-                for d in group.cell_dirs if (d / "eval" / label / "per_query.jsonl").exists()]
+@dataclass
+class SeedRuns:
+    """Per-query scores of every seed of a group in one setting, on the keys all seeds have."""
+
+    keys: list[tuple]            # sorted
+    scores: np.ndarray           # (seeds, keys)
+    clusters: list[str]          # question group of each key
+    seeds: list                  # the seed of each row of `scores` (None where unknown)
+
+
+def seed_runs(group: Group, label: str, metric: str,
+              settings: tuple[str, ...] | None = None) -> tuple[dict[str, SeedRuns], int]:
+    """{setting: SeedRuns}, and how many keys were dropped because some seed lacked them."""
+    found = [(seed, d / "eval" / label / "per_query.jsonl")
+             for d, seed in zip(group.cell_dirs, group.seeds or [None] * len(group.cell_dirs))]
+    per_seed = [(seed, load_per_query(path, metric, settings)) for seed, path in found if path.exists()]
     if not per_seed:
         return {}, 0
-    averaged, dropped = {}, 0
-    for setting in set().union(*per_seed):
-        key_sets = [set(s.get(setting, {})) for s in per_seed]
-        common = set.intersection(*key_sets)
-        dropped += len(set.union(*key_sets) - common)
-        averaged[setting] = {k: float(np.mean([s[setting][k] for s in per_seed])) for k in common}
-    return averaged, dropped
+    runs, dropped = {}, 0
+    for setting in set().union(*(rows for _, rows in per_seed)):
+        key_sets = [set(rows.get(setting, {})) for _, rows in per_seed]
+        common = sorted(set.intersection(*key_sets), key=str)
+        dropped += len(set.union(*key_sets) - set(common))
+        first = per_seed[0][1][setting]
+        runs[setting] = SeedRuns(common, np.array([[rows[setting][k][0] for k in common] for _, rows in per_seed]),
+                                 [first[k][1] for k in common], [seed for seed, _ in per_seed])
+    return runs, dropped
+
+
+def compare_runs(base: SeedRuns, other: SeedRuns, *, n_resamples: int, seed: int) -> dict:
+    """The clustered comparison of `other` minus `base` on their common keys, with the
+    per-query test (labelled as such: it ignores the question groups) beside it."""
+    common = sorted(set(base.keys) & set(other.keys), key=str)
+    if not common:
+        raise DataError("the two groups share no query key; cannot pair their scores")
+    pos_a, pos_b = {k: i for i, k in enumerate(base.keys)}, {k: i for i, k in enumerate(other.keys)}
+    a = base.scores[:, [pos_a[k] for k in common]]
+    b = other.scores[:, [pos_b[k] for k in common]]
+    clusters = [base.clusters[pos_a[k]] for k in common]
+    paired = len(base.seeds) == len(other.seeds) and None not in base.seeds and base.seeds == other.seeds
+    result = clustered_comparison(a, b, clusters, paired_seeds=paired, n_resamples=n_resamples, seed=seed)
+    per_query = paired_randomization_test(a.mean(axis=0), b.mean(axis=0), n_resamples=n_resamples, seed=seed)
+    return {"n_queries": len(common), **result.to_dict(), "p_per_query": per_query.p_value}
 
 
 def _has_field(group: Group, label: str, name: str) -> bool:
@@ -162,8 +215,8 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
 
 def compare_groups(groups: list[Group], labels: list[str], *, baseline: str | list[str], metric: str = "map",
                    n_resamples: int = 10_000, seed: int = 0) -> list[dict]:
-    """Paired randomization test of every group against each baseline, per label and setting:
-    `metric` in every setting, plus the rank distance in the multilingual setting."""
+    """Clustered comparison (`compare_runs`) of every group against each baseline, per label and
+    setting: `metric` in every setting, plus the rank distance in the multilingual setting."""
     by_name = {g.name: g for g in groups}
     baselines = [baseline] if isinstance(baseline, str) else list(baseline)
     rows: list[dict] = []
@@ -173,22 +226,19 @@ def compare_groups(groups: list[Group], labels: list[str], *, baseline: str | li
             tests.append(("rank_distance", ("multi",)))
         for base in baselines:
             for test_metric, only in tests:
-                base_scores, _ = seed_averaged_scores(by_name[base], label, test_metric, only)
+                base_runs, _ = seed_runs(by_name[base], label, test_metric, only)
                 for group in groups:
                     if group.name == base:
                         continue
-                    scores, dropped = seed_averaged_scores(group, label, test_metric, only)
+                    runs, dropped = seed_runs(group, label, test_metric, only)
                     for setting in SETTINGS:
-                        if setting not in scores or setting not in base_scores:
+                        if setting not in runs or setting not in base_runs:
                             continue
-                        keys, a, b = pair_scores(base_scores[setting], scores[setting])
-                        result = paired_randomization_test(a, b, n_resamples=n_resamples, seed=seed)
+                        result = compare_runs(base_runs[setting], runs[setting], n_resamples=n_resamples, seed=seed)
                         p_seeds = welch_p(seed_values(by_name[base], label, setting, test_metric),
                                           seed_values(group, label, setting, test_metric))
                         rows.append({"label": label, "setting": setting, "metric": test_metric, "baseline": base,
-                                     "group": group.name, "n_queries": len(keys), "dropped_queries": dropped,
-                                     "p_seeds": p_seeds,
-                                     **{k: v for k, v in result.to_dict().items() if k not in ("ci_low", "ci_high")}})
+                                     "group": group.name, "dropped_queries": dropped, "p_seeds": p_seeds, **result})
     families = {(r["label"], r["setting"], r["metric"], r["baseline"]) for r in rows}
     for family in families:
         subset = [r for r in rows if (r["label"], r["setting"], r["metric"], r["baseline"]) == family]

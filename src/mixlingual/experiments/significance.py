@@ -14,7 +14,23 @@ what the choice of queries alone would give?" is answered by two standard paired
   interval of the mean difference and the share of resamples whose mean difference falls on
   the other side of zero (the usual "bootstrap p-value", two-sided).
 
-Both are seeded, so a report is reproducible bit for bit.
+Both treat every query as an independent sample. That is wrong for parallel benchmarks: the 11
+language versions of one XQuAD-R question (and its 110 cross-lingual (query, target language)
+rows) share the question's difficulty, so they count as far fewer than 11 or 110 samples, and
+the per-query tests reject far above their nominal rate when two systems do not differ (see
+tests/test_significance.py). `clustered_comparison` is the design-matched analysis the sweep
+report uses (docs/statistics.md):
+
+* the unit of resampling is the parallel question group (`clusters`);
+* effect = mean per-row difference of the seed-averaged scores (B minus A);
+* 95% interval: two-level percentile bootstrap - resample each system's seeds (jointly when the
+  seeds are paired), then question groups - so seed-to-seed variation widens the interval;
+* p-value: sign-flip test over question groups on the seed-averaged per-group total differences
+  (the per-query test above applied to cluster totals; exact when 2^groups <= n_resamples).
+  It conditions on the trained models: it asks whether the choice of questions alone could give
+  the difference, not whether another training run would reproduce it.
+
+All are seeded, so a report is reproducible bit for bit.
 """
 
 from __future__ import annotations
@@ -142,3 +158,111 @@ def pair_scores(scores_a: dict, scores_b: dict) -> tuple[list, np.ndarray, np.nd
         raise MixlingualError("the two systems share no query id; cannot pair their scores")
     return (common, np.array([scores_a[k] for k in common], dtype=np.float64),
             np.array([scores_b[k] for k in common], dtype=np.float64))
+
+
+@dataclass
+class ClusteredComparison:
+    """Effect of B minus A with a two-level bootstrap interval and a cluster sign-flip p-value."""
+
+    test: str
+    n: int                 # paired rows (queries, or (query, target language) pairs)
+    n_clusters: int        # parallel question groups: the unit of resampling
+    n_seeds_a: int
+    n_seeds_b: int
+    seeds_paired: bool     # seeds resampled jointly (the two systems ran the same seeds)
+    mean_a: float
+    mean_b: float
+    mean_diff: float       # the effect: mean over rows of the seed-averaged b - a
+    ci_low: float
+    ci_high: float
+    confidence: float
+    p_value: float         # two-sided cluster sign-flip over question groups
+    n_resamples: int
+    exact: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _as_runs(runs, name: str) -> np.ndarray:
+    """(seeds, rows) float matrix; a 1-D vector is one seed."""
+    arr = np.asarray(runs, dtype=np.float64)
+    arr = arr[None, :] if arr.ndim == 1 else arr
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise MixlingualError(f"{name}: expected a (seeds, queries) matrix with at least one of each, "
+                              f"got shape {np.shape(runs)}")
+    if not np.isfinite(arr).all():
+        raise MixlingualError(f"{name}: non-finite score (NaN or inf)")
+    return arr
+
+
+def cluster_totals(runs: np.ndarray, codes: np.ndarray, n_clusters: int) -> np.ndarray:
+    """(seeds, clusters) sums of each seed's row scores per cluster (`codes`: 0..n_clusters-1)."""
+    return np.stack([np.bincount(codes, weights=row, minlength=n_clusters) for row in runs])
+
+
+def _resample_counts(rng: np.random.Generator, size: int, n: int) -> np.ndarray:
+    """(size, n) how often each of n units is drawn in each of `size` resamples of n with replacement."""
+    draws = rng.integers(0, n, size=(size, n)) + np.arange(size)[:, None] * n
+    return np.bincount(draws.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
+
+
+def two_level_bootstrap(totals_a: np.ndarray, totals_b: np.ndarray, sizes: np.ndarray, *,
+                        paired_seeds: bool, n_resamples: int, rng: np.random.Generator,
+                        batch: int = 500) -> np.ndarray:
+    """Bootstrap distribution of the effect, resampling seeds and then question groups.
+
+    Each resample draws each system's seeds with replacement (the same seed indices for both
+    when `paired_seeds`), then draws the question groups with replacement, and returns
+    sum_g c_g (mean_b*_g - mean_a*_g) / sum_g c_g n_g - the per-row mean difference on the
+    resampled groups, with mean*_g a group's total averaged over the resampled seeds. With one
+    seed a side the seed level is a no-op and this is the plain cluster bootstrap.
+    """
+    seeds_a, n_groups = totals_a.shape
+    seeds_b = totals_b.shape[0]
+    effects = np.empty(n_resamples)
+    done = 0
+    while done < n_resamples:
+        size = min(batch, n_resamples - done)
+        w_a = _resample_counts(rng, size, seeds_a) / seeds_a
+        w_b = w_a if paired_seeds else _resample_counts(rng, size, seeds_b) / seeds_b
+        groups = _resample_counts(rng, size, n_groups)
+        per_group = w_b @ totals_b - w_a @ totals_a                     # (size, groups)
+        effects[done:done + size] = (per_group * groups).sum(axis=1) / (groups @ sizes)
+        done += size
+    return effects
+
+
+def clustered_comparison(runs_a, runs_b, clusters, *, paired_seeds: bool | None = None,
+                         n_resamples: int = 10_000, seed: int = 0, confidence: float = 0.95) -> ClusteredComparison:
+    """Compare B with A on paired rows grouped into parallel question groups, over seeds.
+
+    `runs_a` / `runs_b`: (seeds, rows) scores of each system (a 1-D vector is one seed), the rows
+    aligned between the two; `clusters`: the question group of each row. `paired_seeds`: resample
+    seed i of A and seed i of B together (both ran the same seeds, in that order); None = paired
+    when both have equally many seeds. Returns the effect (mean over rows of the seed-averaged
+    difference), its two-level bootstrap percentile interval and the two-sided cluster sign-flip
+    p-value on the seed-averaged per-group totals (see the module docstring).
+    """
+    a, b = _as_runs(runs_a, "runs_a"), _as_runs(runs_b, "runs_b")
+    labels = np.asarray(clusters).ravel()
+    if a.shape[1] != b.shape[1] or labels.size != a.shape[1]:
+        raise MixlingualError(f"clustered comparison needs equally many rows and cluster labels, got "
+                              f"{a.shape[1]}, {b.shape[1]} and {labels.size}")
+    _, codes = np.unique(labels, return_inverse=True)
+    n_clusters = int(codes.max()) + 1
+    sizes = np.bincount(codes, minlength=n_clusters).astype(np.float64)
+    totals_a, totals_b = cluster_totals(a, codes, n_clusters), cluster_totals(b, codes, n_clusters)
+    flip = paired_randomization_test(totals_a.mean(axis=0), totals_b.mean(axis=0),
+                                     n_resamples=n_resamples, seed=seed)
+    paired = a.shape[0] == b.shape[0] if paired_seeds is None else paired_seeds
+    if paired and a.shape[0] != b.shape[0]:
+        raise MixlingualError(f"paired seeds need equally many seeds a side, got {a.shape[0]} and {b.shape[0]}")
+    effects = two_level_bootstrap(totals_a, totals_b, sizes, paired_seeds=paired, n_resamples=n_resamples,
+                                  rng=np.random.default_rng(seed + 1))
+    tail = (1.0 - confidence) / 2
+    low, high = np.quantile(effects, [tail, 1.0 - tail])
+    mean_a, mean_b = float(a.mean()), float(b.mean())
+    return ClusteredComparison("cluster-sign-flip+two-level-bootstrap", a.shape[1], n_clusters, a.shape[0],
+                               b.shape[0], paired, mean_a, mean_b, mean_b - mean_a, float(low), float(high),
+                               confidence, flip.p_value, flip.n_resamples, flip.exact)

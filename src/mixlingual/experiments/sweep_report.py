@@ -25,6 +25,11 @@ def _fmt_p(p: float | None) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def _fmt_effect(c: dict) -> str:
+    """effect [95% interval], e.g. '+0.0043 [-0.0012, +0.0098]'."""
+    return f"{c['mean_diff']:+.4g} [{c['ci_low']:+.4g}, {c['ci_high']:+.4g}]"
+
+
 def render_report(summary: dict, groups: list[Group], labels: list[str], comparisons: list[dict], *,
                   baseline: str, metric: str, n_resamples: int, plots: dict[str, list[str]],
                   fronts: dict[str, list[str]], failed: list[str], notes: list[str] = (),
@@ -32,9 +37,11 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
     """The markdown report; `plots` maps label -> image paths relative to the report."""
     lines = [f"# {title}", ""]
     lines.append(f"{len(groups)} groups x seeds; values are mean ± sample std over seeds (n given per "
-                 f"group). p = two-sided paired randomization test (sign flip, {n_resamples} resamples) "
-                 f"of per-query {metric} against the baseline **{baseline}**, per-query scores "
-                 "averaged over seeds first; p_holm = Holm-adjusted over the groups of one setting.")
+                 f"group). p (clustered) = two-sided sign-flip test over parallel question groups "
+                 f"({n_resamples} resamples) of per-query {metric} against the baseline **{baseline}**, "
+                 "scores averaged over seeds first; p_holm = Holm-adjusted over the groups of one setting. "
+                 "Effects carry a 95% interval from a two-level bootstrap (seeds, then question groups); "
+                 "see docs/statistics.md.")
     lines.append("")
     if failed:
         lines += ["**Failed cells** (rerun the same command to retry them):", ""]
@@ -46,7 +53,7 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
     for label in labels:
         lines += [f"## {label}", ""]
         shown = [g for g in groups if summary.get(g.name, {}).get(label)]   # groups evaluated on it
-        header = ["group", "n"] + [name for _, name in TABLE_METRICS] + [f"p {s}" for s in SETTINGS]
+        header = ["group", "n"] + [name for _, name in TABLE_METRICS] + [f"p {s} (clustered)" for s in SETTINGS]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
         for group in shown:
@@ -67,14 +74,19 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
         lines.append("")
         tests = [c for c in comparisons if c["label"] == label]
         if tests:
-            lines += ["Paired tests (diff = group - baseline, mean over paired queries; rank distance: "
-                      "lower is less language bias):", "",
-                      "| group | vs | setting | metric | diff | p | p_holm | queries | p over seeds (Welch) |",
-                      "|---|---|---|---|---|---|---|---|---|"]
+            lines += ["Paired comparisons (effect = group - baseline, mean over paired queries, with its "
+                      "95% interval over seeds and question groups; rank distance: lower is less language "
+                      "bias). The unit is the parallel question group; the last column treats every query "
+                      "as independent and is shown for comparison only:", "",
+                      "| group | vs | setting | metric | effect [95% CI] | p (clustered) | p_holm | questions | "
+                      "queries | seeds | p over seeds (Welch) | p per-query (ignores clustering) |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for c in tests:
                 lines.append(f"| {c['group']} | {c['baseline']} | {c['setting']} | {c['metric']} | "
-                             f"{c['mean_diff']:+.4g} | {_fmt_p(c['p_value'])} | {_fmt_p(c['p_holm'])} | {c['n_queries']} | "
-                             f"{_fmt_p(c.get('p_seeds')) or '-'} |")
+                             f"{_fmt_effect(c)} | {_fmt_p(c['p_value'])} | {_fmt_p(c['p_holm'])} | "
+                             f"{c['n_clusters']} | {c['n_queries']} | {c['n_seeds_b']} vs {c['n_seeds_a']}"
+                             f"{' (paired)' if c['seeds_paired'] else ''} | {_fmt_p(c.get('p_seeds')) or '-'} | "
+                             f"{_fmt_p(c['p_per_query'])} |")
             lines.append("")
         if fronts.get(label):
             lines += [f"Pareto front (mono vs multi mAP): {', '.join(fronts[label])}", ""]
