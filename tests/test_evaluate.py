@@ -181,7 +181,8 @@ def test_rank_distance_with_several_relevant_per_language_matches_brute_force(tm
     encoder = RandomEncoder(seed)
     m = evaluate_collection(encoder, Collection("random", queries, cands), out_dir=tmp_path, run_depth=1)
     vectors = encoder.vectors
-    for q in queries:  # the fixture is unambiguous: no two candidates score within 1e-5 of each other (float32 error: ~1e-6)
+    # the fixture is unambiguous: no two candidates score within 1e-5 (float32 error: ~1e-6)
+    for q in queries:
         scores = np.sort([np.dot(vectors[q.text].astype(np.float64), vectors[c.text]) for c in cands])
         assert np.diff(scores).min() > 1e-5
     got = {r["query"]: r["rank_distance"] for line in (tmp_path / "per_query.jsonl").read_text().splitlines()
