@@ -15,9 +15,11 @@ import torch
 from helpers_train import tiny_run_overrides
 from safetensors.torch import load_file
 
-from mixlingual.checkpoint import (latest_checkpoint, list_checkpoints, load_checkpoint, prune_checkpoints,
-                                   save_checkpoint)
+from mixlingual.checkpoint import (MANIFEST, latest_checkpoint, list_checkpoints, load_checkpoint,
+                                   prune_checkpoints, resume_checkpoint, save_checkpoint, verify_checkpoint)
+from mixlingual.cli import main
 from mixlingual.config import load_config, save_config
+from mixlingual.errors import CheckpointError
 from mixlingual.train import train
 
 
@@ -60,6 +62,80 @@ def test_incomplete_folders_are_ignored_and_pruning_keeps_best(tmp_path):
     assert latest_checkpoint(tmp_path).name == "step-00000004"
     prune_checkpoints(tmp_path, keep_last=2, best_step=1)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000001", "step-00000003", "step-00000004"]
+
+
+def _truncate(path: Path, keep: int = 100) -> None:
+    """What a failing disk leaves: the start of the file only."""
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def _flip_last_byte(path: Path) -> None:
+    """Silent corruption: same size, other content."""
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_resume_skips_damaged_checkpoints_with_a_warning(tmp_path):
+    model, optimizer = _model_and_optimizer()
+    for step in (1, 2, 3):
+        save_checkpoint(tmp_path, step, module=model, optimizer=optimizer, state={"at": step}, config_yaml="")
+    assert verify_checkpoint(tmp_path / "step-00000003") == []
+    manifest = json.loads((tmp_path / "step-00000003" / MANIFEST).read_text())["files"]
+    assert {"model.safetensors", "optimizer.safetensors", "state.json", "rng-rank0.safetensors"} <= manifest.keys()
+    _truncate(tmp_path / "step-00000003" / "model.safetensors")
+    _flip_last_byte(tmp_path / "step-00000002" / "optimizer.safetensors")
+    other, other_opt = _model_and_optimizer(seed=9)
+    with pytest.warns(UserWarning) as caught:
+        folder, state = resume_checkpoint(tmp_path, module=other, optimizer=other_opt)
+    assert folder.name == "step-00000001" and state["at"] == 1
+    messages = [str(w.message) for w in caught]
+    assert "step-00000003" in messages[0] and "model.safetensors" in messages[0] and "bytes" in messages[0]
+    assert "step-00000002" in messages[1] and "optimizer.safetensors: SHA-256 differs" in messages[1]
+    for a, b in zip(model.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b)
+    _truncate(tmp_path / "step-00000001" / "rng-rank0.safetensors")
+    with pytest.warns(UserWarning), pytest.raises(CheckpointError, match="no intact checkpoint") as err:
+        resume_checkpoint(tmp_path, module=other, optimizer=other_opt)
+    for name in ("step-00000003/model.safetensors", "step-00000002/optimizer.safetensors",
+                 "step-00000001/rng-rank0.safetensors"):
+        assert name in str(err.value)
+    assert resume_checkpoint(tmp_path / "none", module=other, optimizer=other_opt) is None
+
+
+def test_checkpoints_without_a_manifest_are_checked_structurally(tmp_path):
+    model, optimizer = _model_and_optimizer()
+    for step in (1, 2):
+        save_checkpoint(tmp_path, step, module=model, optimizer=optimizer, state={}, config_yaml="")
+        (tmp_path / f"step-{step:08d}" / MANIFEST).unlink()  # as written before manifests existed
+    assert verify_checkpoint(tmp_path / "step-00000002") == []
+    _truncate(tmp_path / "step-00000002" / "model.safetensors")
+    (tmp_path / "step-00000001" / "optimizer.json").write_text('{"param_groups": [')
+    problems = verify_checkpoint(tmp_path / "step-00000002") + verify_checkpoint(tmp_path / "step-00000001")
+    assert len(problems) == 2
+    assert "step-00000002/model.safetensors" in problems[0] and "step-00000001/optimizer.json" in problems[1]
+
+
+def test_resume_of_a_truncated_checkpoint_falls_back_in_the_loop(tmp_path, capsys):
+    torch.set_num_threads(1)
+    overrides = tiny_run_overrides(tmp_path, steps=4) + ["train.keep_last=2"]
+    train(load_config(None, overrides))
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert [p.name for p in list_checkpoints(checkpoints)] == ["step-00000002", "step-00000004"]
+    _truncate(checkpoints / "step-00000004" / "model.safetensors")  # used to end in a SafetensorError
+    longer = load_config(None, overrides[:-1] + ["train.max_steps=6"])
+    with pytest.warns(UserWarning, match="damaged checkpoint skipped: .*step-00000004/model.safetensors"):
+        summary = train(longer, resume=True)
+    assert summary["steps"] == 6
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["type"] == "train"] == [1, 2, 3, 4, 5, 6]  # 3, 4 trained again
+    assert verify_checkpoint(checkpoints / "step-00000004") == []  # rewritten by the resumed run
+    for folder in list_checkpoints(checkpoints):
+        _truncate(folder / "model.safetensors")
+    config = _write_config(tmp_path, overrides[:-1] + ["train.max_steps=8"])
+    assert main(["train", str(config), "--resume"]) == 2  # one line naming the files, no traceback
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("mixlingual train: error: no intact checkpoint") and "step-00000006/model.safetensors" in err
 
 
 def _write_config(tmp_path, overrides) -> Path:

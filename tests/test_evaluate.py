@@ -126,3 +126,76 @@ def test_output_files_rescored_by_trec_eval(tmp_path):
         for qid, ap in ours.items():
             assert ap == pytest.approx(ref[qid]["map"], abs=1e-4), (setting, qid)
     assert not [p for p in tmp_path.rglob("*.tmp")]
+
+
+class RandomEncoder:
+    """Fake encoder: an independent random vector per text (no exact score ties in practice)."""
+
+    name, dim = "random", 6
+
+    def __init__(self, seed):
+        self.rng, self.vectors = np.random.default_rng(seed), {}
+
+    def fingerprint(self):
+        return "random"
+
+    def encode(self, texts, kind="passage", batch_size=64, show_progress=None):
+        for t in texts:
+            self.vectors.setdefault(t, self.rng.standard_normal(self.dim).astype(np.float32))
+        return np.array([self.vectors[t] for t in texts])
+
+
+def full_ranking(query_vec, candidates, vectors) -> list[int]:
+    """1-based rank of every candidate when all are sorted by score, best first."""
+    scores = [float(np.dot(query_vec.astype(np.float64), vectors[c.text])) for c in candidates]
+    order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+    ranks = [0] * len(candidates)
+    for position, i in enumerate(order, start=1):
+        ranks[i] = position
+    return ranks
+
+
+def brute_force_rank_distance(ranks, candidates, group):
+    """Rank distance from a full multilingual ranking, written out the obvious way.
+
+    In each language take the best (smallest) rank among the query's relevant candidates there;
+    the distance is the largest minus the smallest of those per-language ranks (None with
+    relevant candidates in fewer than two languages). So with relevant ranks en [1, 9] and
+    de [4] the distance is 4 - 1 = 3, not 9 - 1 = 8.
+    """
+    best: dict[str, int] = {}
+    for rank, c in zip(ranks, candidates):
+        if group in c.groups:
+            best[c.lang] = min(best.get(c.lang, rank), rank)
+    return max(best.values()) - min(best.values()) if len(best) >= 2 else None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rank_distance_with_several_relevant_per_language_matches_brute_force(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    langs, queries, cands = ("de", "en", "es"), [], []
+    for g in range(12):
+        for lang in langs:
+            queries.append(Query(f"q{g}{lang}", lang, f"q {g} {lang}", f"g{g}"))
+            for k in range(rng.integers(0, 4)):  # 0-3 relevant candidates of this group in this language
+                cands.append(Candidate(f"c{g}{lang}{k}", lang, f"c {g} {lang} {k}", (f"g{g}",)))
+    cands += [Candidate(f"d{i}", langs[i % 3], f"distractor {i}") for i in range(20)]
+    encoder = RandomEncoder(seed)
+    m = evaluate_collection(encoder, Collection("random", queries, cands), out_dir=tmp_path, run_depth=1)
+    vectors = encoder.vectors
+    # the fixture is unambiguous: no two candidates score within 1e-5 (float32 error: ~1e-6)
+    for q in queries:
+        scores = np.sort([np.dot(vectors[q.text].astype(np.float64), vectors[c.text]) for c in cands])
+        assert np.diff(scores).min() > 1e-5
+    got = {r["query"]: r["rank_distance"] for line in (tmp_path / "per_query.jsonl").read_text().splitlines()
+           if (r := json.loads(line))["setting"] == "multi"}
+    ranks = {q.id: full_ranking(vectors[q.text], cands, vectors) for q in queries}
+    expected = {q.id: brute_force_rank_distance(ranks[q.id], cands, q.group) for q in queries}
+    assert got == pytest.approx(expected)
+    by_lang = {x: np.mean([v for q, v in expected.items() if q.endswith(x) and v is not None]) for x in langs}
+    assert m["rank_distance"]["per_language"] == pytest.approx(by_lang)
+    assert m["rank_distance"]["mean"] == pytest.approx(np.mean(list(by_lang.values())))
+    # the fixture tells "best rank per language" apart from "spread of all relevant ranks"
+    spread_of_all = {q.id: np.ptp([r for r, c in zip(ranks[q.id], cands) if q.group in c.groups] or [0])
+                     for q in queries}
+    assert sum(expected[q] is not None and spread_of_all[q] != expected[q] for q in expected) >= 5

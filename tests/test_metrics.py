@@ -7,9 +7,6 @@ import pytest
 
 from mixlingual import metrics
 
-pytrec_eval = pytest.importorskip("pytrec_eval")
-ranx = pytest.importorskip("ranx")
-
 
 def _random_problem(seed: int, nq: int = 40, nc: int = 150):
     rng = np.random.default_rng(seed)
@@ -31,6 +28,7 @@ def _as_trec(scores, relevant):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_metrics_match_pytrec_eval(seed):
+    pytrec_eval = pytest.importorskip("pytrec_eval")  # per test: the hand-computed tests need neither package
     scores, relevant = _random_problem(seed)
     ranks = metrics.relevant_ranks_dense(scores, relevant)
     ours = metrics.per_query_metrics(ranks)
@@ -55,6 +53,7 @@ def test_metrics_match_pytrec_eval(seed):
 
 @pytest.mark.slow  # ranx JIT-compiles its metrics with numba on first use (2-15 s)
 def test_means_match_ranx():
+    ranx = pytest.importorskip("ranx")
     scores, relevant = _random_problem(7)
     ranks = metrics.relevant_ranks_dense(scores, relevant)
     ours = metrics.per_query_metrics(ranks)

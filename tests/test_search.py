@@ -130,29 +130,31 @@ def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path):
     assert len(EmbeddingCache(tmp_path, "fp1", "passage").load()) == 1
 
 
-hypothesis = pytest.importorskip("hypothesis")
-st = hypothesis.strategies
-
-
-@hypothesis.settings(max_examples=40, deadline=None)
-@hypothesis.given(seed=st.integers(0, 10_000), nq=st.integers(1, 9), nc=st.integers(1, 30),
-                  n_blocks=st.integers(1, 4), chunk_rows=st.integers(1, 5))
-def test_chunked_ranks_property(seed, nq, nc, n_blocks, chunk_rows):
+def test_chunked_ranks_property():
     """Any pool, block layout and chunk size: ranks equal the dense reference (ties included)."""
-    rng = np.random.default_rng(seed)
-    q = rng.integers(-2, 3, (nq, 3)).astype(np.float32)  # small integers: many exact ties
-    c = rng.integers(-2, 3, (nc, 3)).astype(np.float32)
-    starts = sorted({0, *rng.integers(1, max(nc, 2), n_blocks - 1).tolist()} - {nc}) if nc > 1 else [0]
-    rel = [rng.choice(nc, size=rng.integers(0, nc + 1), replace=False) for _ in range(nq)]
-    relevance = Relevance.from_lists(rel)
-    res = score_relevant(q, c, relevance, block_starts=starts, max_chunk_bytes=4 * nc * chunk_rows)
-    scores, mask = q @ c.T, np.zeros((nq, nc), bool)
-    mask[relevance.rows, relevance.indices] = True
-    expected = metrics.relevant_ranks_dense(scores, mask)  # the whole pool
-    got = metrics.pad_ranks(relevance.rows, res.pool_ranks, nq)
-    np.testing.assert_array_equal(got[:, :expected.shape[1]], expected)
-    for s, e in zip(starts, starts[1:] + [nc]):
-        inside = (relevance.indices >= s) & (relevance.indices < e)
-        expected = metrics.relevant_ranks_dense(scores[:, s:e], mask[:, s:e])
-        got = metrics.pad_ranks(relevance.rows[inside], res.block_ranks[inside], nq)
+    hypothesis = pytest.importorskip("hypothesis")  # here, not at module level: only this test needs it
+    st = hypothesis.strategies
+
+    @hypothesis.settings(max_examples=40, deadline=None)
+    @hypothesis.given(seed=st.integers(0, 10_000), nq=st.integers(1, 9), nc=st.integers(1, 30),
+                      n_blocks=st.integers(1, 4), chunk_rows=st.integers(1, 5))
+    def check(seed, nq, nc, n_blocks, chunk_rows):
+        rng = np.random.default_rng(seed)
+        q = rng.integers(-2, 3, (nq, 3)).astype(np.float32)  # small integers: many exact ties
+        c = rng.integers(-2, 3, (nc, 3)).astype(np.float32)
+        starts = sorted({0, *rng.integers(1, max(nc, 2), n_blocks - 1).tolist()} - {nc}) if nc > 1 else [0]
+        rel = [rng.choice(nc, size=rng.integers(0, nc + 1), replace=False) for _ in range(nq)]
+        relevance = Relevance.from_lists(rel)
+        res = score_relevant(q, c, relevance, block_starts=starts, max_chunk_bytes=4 * nc * chunk_rows)
+        scores, mask = q @ c.T, np.zeros((nq, nc), bool)
+        mask[relevance.rows, relevance.indices] = True
+        expected = metrics.relevant_ranks_dense(scores, mask)  # the whole pool
+        got = metrics.pad_ranks(relevance.rows, res.pool_ranks, nq)
         np.testing.assert_array_equal(got[:, :expected.shape[1]], expected)
+        for s, e in zip(starts, starts[1:] + [nc]):
+            inside = (relevance.indices >= s) & (relevance.indices < e)
+            expected = metrics.relevant_ranks_dense(scores[:, s:e], mask[:, s:e])
+            got = metrics.pad_ranks(relevance.rows[inside], res.block_ranks[inside], nq)
+            np.testing.assert_array_equal(got[:, :expected.shape[1]], expected)
+
+    check()

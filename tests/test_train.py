@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 
 import pytest
 import torch
 from helpers_models import TINY_WORDS
 from helpers_train import tiny_run_overrides
+from safetensors.torch import load_file
 
+import mixlingual.train
 from mixlingual.cli import main
 from mixlingual.config import load_config
 from mixlingual.data.jsonl import read_parallel, write_collection
@@ -56,23 +59,74 @@ def test_run_writes_every_output_and_evaluates(tmp_path):
     assert sum(counts["kinds"].values()) == 6 and set(counts["kinds"]) <= {"X-X", "X-Y"}
     header = (run / "eval_log.csv").read_text().splitlines()[0]
     assert "settings.multi.map" in header and "per_language.cross.es.mrr@10" in header
-    if summary["best_step"]:  # best model exported from the best checkpoint
-        assert (run / "best-model" / "model.safetensors").is_file()
+    assert (run / "best-model" / "model.safetensors").is_file()  # whichever step was best, step 0 included
     # frozen word embeddings did not move
-    from safetensors.torch import load_file
     before = load_file(str(tmp_path / "tiny-model" / "model.safetensors"))
     after = load_file(str(run / "model" / "model.safetensors"))
     key = next(k for k in before if "word_embeddings" in k)
     assert torch.equal(before[key], after[key.replace("bert.", "")] if key not in after else after[key])
 
 
-def test_early_stopping_after_patience(tmp_path):
-    overrides = tiny_run_overrides(tmp_path, steps=40) + [
-        "eval.data.name=jsonl", f"eval.data.path={write_eval(tmp_path / 'eval.jsonl')}", "eval.every_steps=1",
-        "eval.patience=2", "eval.metric=rank_distance.mean", "eval.mode=max", "optim.lr=1e-6"]
-    # a metric that barely moves at a tiny lr: it stops after 2 evaluations without improvement
+def scripted_evaluations(monkeypatch, values: list[float]) -> list[float]:
+    """Make the task's evaluate() return values[i] as settings.multi.map on its i-th call.
+
+    A real evaluation of a tiny model moves too little to tell better from worse, so a test of
+    best-model selection and early stopping needs values it chose. Returns the values served.
+    """
+    served: list[float] = []
+    real_make_task = mixlingual.train.make_task
+
+    def make_task(config):
+        task = real_make_task(config)
+
+        def evaluate():
+            served.append(values[len(served)])
+            return {"settings": {"multi": {"map": served[-1]}}}
+
+        task.evaluate = evaluate
+        return task
+
+    monkeypatch.setattr(mixlingual.train, "make_task", make_task)
+    return served
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_early_stopping_after_patience(tmp_path, monkeypatch, mode):
+    # steps 1..: better, better, best (step 3), a tie (not an improvement), worse -> patience 2 is
+    # used up at step 5; a reversed comparison keeps step 1, and `>=` takes the tie at step 4
+    values = [0.1, 0.3, 0.5, 0.5, 0.45, 0.9, 0.9, 0.9]
+    if mode == "min":
+        values = [1 - v for v in values]
+    served = scripted_evaluations(monkeypatch, values)
+    overrides = tiny_run_overrides(tmp_path, steps=8) + [
+        "eval.every_steps=1", "eval.patience=2", "eval.metric=settings.multi.map", f"eval.mode={mode}"]
     summary = train(load_config(None, overrides))
-    assert summary["stopped_early"] and summary["steps"] < 40
+    assert summary["stopped_early"] and summary["steps"] == 5 and len(served) == 5
+    assert summary["best_step"] == 3 and summary["best_metric"] == values[2]
+    assert (tmp_path / "run" / "best-model" / "model.safetensors").is_file()
+
+
+def test_a_best_evaluation_at_step_0_exports_the_untrained_model(tmp_path, monkeypatch):
+    served = scripted_evaluations(monkeypatch, [0.9, 0.2, 0.3, 0.25])
+    overrides = tiny_run_overrides(tmp_path, steps=4) + ["eval.at_start=true", "eval.every_steps=2",
+                                                         "eval.metric=settings.multi.map"]
+    summary = train(load_config(None, overrides))
+    run = tmp_path / "run"
+    assert summary["best_step"] == 0 and served == [0.9, 0.2, 0.3]
+    untrained = load_file(str(tmp_path / "tiny-model" / "model.safetensors"))
+    best = load_file(str(run / "best-model" / "model.safetensors"))
+    final = load_file(str(run / "model" / "model.safetensors"))
+    assert best.keys() == untrained.keys() and all(torch.equal(best[k], untrained[k]) for k in best)
+    assert not all(torch.equal(final[k], untrained[k]) for k in final)  # training did move the weights
+    # killed right after the step-0 checkpoint: resuming neither evaluates step 0 again (that would
+    # count as an evaluation without improvement) nor loses its log record
+    for later in ("step-00000002", "step-00000004"):
+        shutil.rmtree(run / "checkpoints" / later)
+    served = scripted_evaluations(monkeypatch, [0.2, 0.3, 0.25])
+    resumed = train(load_config(None, overrides), resume=True)
+    assert served == [0.2, 0.3] and resumed["best_step"] == 0  # steps 2 and 4 only
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["type"] == "eval"] == [0, 2, 4]
 
 
 def test_errors_come_before_any_model_work(tmp_path, capsys):

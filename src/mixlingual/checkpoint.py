@@ -9,26 +9,38 @@ A checkpoint is one folder ``CHECKPOINTS/step-00000120/``::
     rng-rank{R}.safetensors  torch CPU (and CUDA) generator states of rank R
     state.json               step, scheduler, sampler, trainer counters, python/numpy RNG per rank
     config.yaml              the resolved config
+    manifest.json            size and SHA-256 of every other file (checked on resume)
 
 It is written into a hidden temporary folder and renamed into place with `os.replace`, so a
 kill at any moment leaves either the previous checkpoints or a complete new one (the latest
 complete one is what `--resume` uses). After each save only the last `keep_last` checkpoints
 and the best one survive.
+
+A rename cannot protect against a failing disk that truncates or corrupts a file afterwards, so
+`resume_checkpoint` checks every file against the manifest first and falls back to the newest
+intact checkpoint, warning about each damaged one (older checkpoints without a manifest are
+checked structurally: safetensors files must cover their header, JSON files must parse).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import shutil
+import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from mixlingual.errors import CheckpointError
+
 PREFIX = "step-"
+MANIFEST = "manifest.json"
 
 
 def checkpoint_name(step: int) -> str:
@@ -134,7 +146,8 @@ def save_checkpoint(root: str | Path, step: int, *, module: torch.nn.Module, opt
         save_file(tensors, str(tmp / "optimizer.safetensors"))
         _write_json(tmp / "optimizer.json", meta)
         (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
-        _write_json(tmp / "state.json", {**state, "step": step, "world_size": world_size})  # last: marks complete
+        _write_json(tmp / "state.json", {**state, "step": step, "world_size": world_size})  # marks complete
+        write_manifest(tmp)  # after every other file, the other ranks' RNG files included
         if final.exists():  # same step saved again (e.g. best and periodic): replace it
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -171,3 +184,91 @@ def prune_checkpoints(root: str | Path, keep_last: int, best_step: int | None) -
     for p in removed:
         shutil.rmtree(p, ignore_errors=True)
     return removed
+
+
+# ----- integrity: manifest, verification, resume with fallback ----------------------------
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def write_manifest(folder: str | Path) -> None:
+    """Record the size and SHA-256 of every file in `folder` (but the manifest) in manifest.json."""
+    folder = Path(folder)
+    files = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+             for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+    _write_json(folder / MANIFEST, {"format": 1, "files": files})
+
+
+def _manifest_problems(folder: Path) -> list[str]:
+    """Files of `folder` that are missing or differ in size or checksum from its manifest."""
+    try:
+        files = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return [f"{folder / MANIFEST}: unreadable ({err})"]
+    problems = []
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+        elif path.stat().st_size != expected["bytes"]:
+            problems.append(f"{path}: {path.stat().st_size} bytes, the manifest says {expected['bytes']}")
+        elif _sha256(path) != expected["sha256"]:
+            problems.append(f"{path}: SHA-256 differs from the manifest")
+    return problems
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """Whether a safetensors file is as long as its header says (catches truncation)."""
+    try:
+        with open(path, "rb") as handle:
+            (header_len,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(header_len))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    except (OSError, ValueError, KeyError, TypeError, struct.error) as err:
+        return f"{path}: unreadable safetensors header ({err})"
+    size, expected = path.stat().st_size, 8 + header_len + end
+    return None if size == expected else f"{path}: {size} bytes, its header says {expected}"
+
+
+def _structural_problems(folder: Path) -> list[str]:
+    """For checkpoints written before manifests: every safetensors file complete, JSON parsing."""
+    problems = [_safetensors_problem(p) for p in sorted(folder.glob("*.safetensors"))]
+    for path in sorted(folder.glob("*.json")):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            problems.append(f"{path}: unreadable JSON ({err})")
+    if not (folder / "model.safetensors").is_file():
+        problems.append(f"{folder / 'model.safetensors'}: missing")
+    return [p for p in problems if p]
+
+
+def verify_checkpoint(folder: str | Path) -> list[str]:
+    """What is damaged in checkpoint `folder` (one line per file, naming it); [] when intact."""
+    folder = Path(folder)
+    if (folder / MANIFEST).exists():
+        return _manifest_problems(folder)
+    return _structural_problems(folder)
+
+
+def resume_checkpoint(root: str | Path, *, module: torch.nn.Module, optimizer, rank: int = 0,
+                      warn: bool = True) -> tuple[Path, dict] | None:
+    """Restore the newest intact checkpoint under `root`; return (its folder, its JSON state).
+
+    Newer damaged checkpoints are skipped with a warning naming their files (left in place: the
+    resumed run overwrites them when it reaches their step). None when there is no checkpoint;
+    `CheckpointError` naming every damaged file when none is intact. All ranks reach the same
+    choice, since they check the same files.
+    """
+    damaged = []
+    for folder in reversed(list_checkpoints(root)):
+        problems = verify_checkpoint(folder)
+        if not problems:
+            return folder, load_checkpoint(folder, module=module, optimizer=optimizer, rank=rank)
+        damaged.extend(problems)
+        if warn:
+            warnings.warn(f"damaged checkpoint skipped: {'; '.join(problems)}", stacklevel=2)
+    if damaged:
+        raise CheckpointError(f"no intact checkpoint to resume under {root}; damaged: {'; '.join(damaged)}")
+    return None

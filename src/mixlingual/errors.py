@@ -30,3 +30,7 @@ class ConfigError(MixlingualError):
 
 class ModelError(MixlingualError):
     """A model name or folder cannot be resolved or loaded."""
+
+
+class CheckpointError(MixlingualError):
+    """A training checkpoint is damaged (truncated or corrupted files); the message names them."""

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from mixlingual.checkpoint import latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
+from mixlingual.checkpoint import latest_checkpoint, prune_checkpoints, resume_checkpoint, save_checkpoint
 from mixlingual.config import Config, load_config, save_config, validate_against_data
 from mixlingual.errors import ConfigError
 from mixlingual.tasks import make_task
@@ -133,8 +133,10 @@ def train(config: Config, resume: bool = False) -> dict:
     optimizer = build_optimizer(module, config)
     scheduler = build_scheduler(optimizer, config, steps)
     state = TrainerState()
-    if resume and latest is not None:
-        saved = load_checkpoint(latest, module=module, optimizer=optimizer, rank=dist.rank)
+    resumed = resume and latest is not None
+    if resumed:  # the newest intact checkpoint; damaged newer ones are skipped with a warning
+        latest, saved = resume_checkpoint(checkpoints, module=module, optimizer=optimizer, rank=dist.rank,
+                                          warn=dist.main)
         if saved["world_size"] != dist.world_size:
             raise ConfigError(f"cannot resume {latest}: written by {saved['world_size']} rank(s), "
                               f"now {dist.world_size}")
@@ -145,7 +147,7 @@ def train(config: Config, resume: bool = False) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out / "config.yaml")
     log = MetricsLog(out, enabled=dist.main, tensorboard=config.output.tensorboard,
-                     resume_step=state.step if state.step else None)
+                     resume_step=state.step if resumed else None)
     config_yaml = yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
 
     def evaluate(step: int) -> bool:
@@ -179,8 +181,9 @@ def train(config: Config, resume: bool = False) -> dict:
     use_bf16 = config.train.precision == "bf16"
     accum = config.train.grad_accum
     batches = _batches(sampler)
-    if state.step == 0 and config.eval.at_start:
-        evaluate(0)
+    if state.step == 0 and config.eval.at_start and not resumed:
+        if evaluate(0):  # the untrained model may stay the best: keep its weights for OUT/best-model
+            checkpoint()
     from tqdm.auto import tqdm
 
     progress = tqdm(total=steps, initial=state.step, unit="step", disable=not (dist.main and config.train.progress))
