@@ -16,6 +16,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from mixlingual.data.records import Collection, ParallelItem
 from mixlingual.errors import DataError
@@ -31,6 +32,7 @@ def normalize_text(text: str) -> str:
     return " ".join(kept.split())
 
 
+@lru_cache(maxsize=1 << 16)  # paragraphs recur: in several items, and every epoch in the loss
 def text_id(text: str) -> int:
     """A signed 64-bit identity of `normalize_text(text)`, the one text identity training uses.
 
