@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from mixlingual.loss import InfoNCELoss
@@ -149,7 +150,42 @@ def test_loss_masks_identical_positives_and_hard_negatives():
 
 
 def test_text_ids_must_name_every_passage():
-    import pytest
-
     with pytest.raises(ValueError, match="passage_text_ids"):
         InfoNCELoss()(torch.randn(2, 4), torch.randn(2, 4), torch.randn(1, 4), passage_text_ids=torch.tensor([1, 2]))
+
+
+def _ddp_masked_loss_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        q, p, n, ids = _global_masked_batch()
+        negatives_of = [slice(0, 1), slice(1, 3)]          # ragged: 1 and 2 hard negatives
+        mine = slice(2 * rank, 2 * rank + 2)
+        local_ids = torch.cat([ids[:4][mine], ids[4:][negatives_of[rank]]])
+        value = InfoNCELoss(temperature=0.05)(q[mine], p[mine], n[negatives_of[rank]], passage_text_ids=local_ids)
+        torch.save(value.detach(), f"{out_dir}/loss-{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def _global_masked_batch():
+    torch.manual_seed(7)
+    q = torch.randn(4, 8)
+    q[3] = q[0] + 0.3 * torch.randn(8)   # two questions on one paragraph
+    p, n = q + 0.5 * torch.randn(4, 8), torch.randn(3, 8)
+    p[3] = p[0]          # rank 1's second pair repeats rank 0's first positive
+    n[1] = p[1]          # rank 1's first hard negative repeats rank 0's second positive
+    ids = torch.tensor([1, 2, 3, 1, 8, 2, 9])   # 4 positives, then 3 hard negatives
+    return q, p, n, ids
+
+
+@pytest.mark.slow
+def test_mask_works_on_columns_gathered_across_ranks(tmp_path):
+    """2 gloo ranks: the mean of the ranks' masked losses equals the one-process masked loss."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_masked_loss_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    per_rank = [float(torch.load(tmp_path / f"loss-{r}.pt")) for r in range(2)]
+    q, p, n, ids = _global_masked_batch()
+    single = float(InfoNCELoss(temperature=0.05)(q, p, n, passage_text_ids=ids))
+    assert math.isclose(sum(per_rank) / 2, single, rel_tol=1e-5)
+    assert not math.isclose(single, float(InfoNCELoss(temperature=0.05)(q, p, n)), rel_tol=1e-3)
