@@ -73,12 +73,15 @@ def _loss_and_grads(loss_fn, q, p, n, autocast: bool):
     return value.detach().double(), [t.grad.double() for t in (q, p, n)]
 
 
-def test_bf16_autocast_keeps_logits_loss_and_gradients_in_float32():
+def _near_duplicate_batch():
+    """Close positives and hard negatives: score differences below bf16's step at 1 / 0.05."""
     torch.manual_seed(4)
-    # near-duplicate passages: the score differences the loss learns from are below bf16's step at 1/0.05
     q = torch.randn(8, 64)
-    p = q + 0.3 * torch.randn(8, 64)
-    n = q[:4] + 0.35 * torch.randn(4, 64)
+    return q, q + 0.3 * torch.randn(8, 64), q[:4] + 0.35 * torch.randn(4, 64)
+
+
+def test_bf16_autocast_keeps_logits_loss_and_gradients_in_float32():
+    q, p, n = _near_duplicate_batch()
     loss = InfoNCELoss(temperature=0.05)
     reference, reference_grads = _loss_and_grads(loss, q, p, n, autocast=False)
     value, grads = _loss_and_grads(loss, q, p, n, autocast=True)
@@ -91,10 +94,7 @@ def test_bf16_autocast_keeps_logits_loss_and_gradients_in_float32():
 
 def test_bf16_logits_would_fail_the_tolerance():
     """The tolerance above is tight enough to catch bf16 logits (what the old code produced)."""
-    torch.manual_seed(4)
-    q = torch.randn(8, 64)
-    p = q + 0.3 * torch.randn(8, 64)
-    n = q[:4] + 0.35 * torch.randn(4, 64)
+    q, p, n = _near_duplicate_batch()
     loss = InfoNCELoss(temperature=0.05)
     bf16_logits = (loss.scores(q, torch.cat([p, n])).bfloat16().float())
     bf16 = float(torch.nn.functional.cross_entropy(bf16_logits, torch.arange(8)))
