@@ -10,6 +10,7 @@ from helpers_train import tiny_run_overrides
 from test_sampling import binomial_bounds, check_batch, make_items
 
 from mixlingual.config import load_config
+from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
 from mixlingual.sampling_stream import StreamingBatchSampler
 from mixlingual.train import train
@@ -78,3 +79,56 @@ def test_training_from_a_stream(tmp_path):
     summary = train(load_config(None, tiny_run_overrides(tmp_path, steps=3) + ["data.stream=true",
                                                                               "data.buffer_size=24"]))
     assert summary["steps"] == 3 and summary["sampler"]["streaming"]
+
+
+# ----- the streaming sampler honours data.languages, language weighting and the data checks -------
+
+def _stream_config(*overrides):
+    return load_config(None, ["data.stream=true", "data.buffer_size=40", "train.batch_size=4", *overrides])
+
+
+def test_stream_sampler_built_from_config_keeps_to_data_languages():
+    from mixlingual.train_setup import Distributed, build_sampler
+
+    items = make_items(n_groups=150)
+    config = _stream_config("data.languages=[de, es]", "data.buffer_size=120", "sampling.kind=mixture",
+                            "sampling.ratios={X-X: 0.4, X-Y: 0.4, mixed: 0.2}")
+    sampler = build_sampler(config, lambda: iter(items), Distributed())
+    seen = Counter()
+    for batch in sampler:
+        check_batch(batch, items, 4)
+        seen.update(x for p in batch.pairs for x in (p.query_lang, p.passage_lang))
+        assert batch.language in (None, "de", "es")
+    assert set(seen) == {"de", "es"}
+
+
+def test_stream_language_weights_are_the_in_memory_samplers():
+    from mixlingual.sampling import MonolingualBatchSampler
+
+    items = make_items(n_groups=150)
+    items += [ParallelItem(id=f"en{i}", queries={"en": f"q {i}"}, positives={"en": f"p {i}"}) for i in range(600)]
+    for weighting, temperature in (("size", 1.0), ("temperature", 3.0), ("uniform", 1.0)):
+        options = {"language_weighting": weighting, "temperature": temperature, "languages": ["de", "en", "zh"]}
+        memory = MonolingualBatchSampler(items, 4, seed=0, **options).describe()["language_weights"]
+        stream = StreamingBatchSampler(lambda: iter(items), 4, {"X-X": 1.0}, buffer_size=200, seed=0, **options)
+        assert stream.describe()["language_weights"] == memory
+    sampler = StreamingBatchSampler(lambda: iter(items), 4, {"X-X": 1.0}, buffer_size=200, seed=0,
+                                    language_weighting="size")
+    drawn = Counter(batch.language for epoch in range(3) for batch in (sampler.set_epoch(epoch) or sampler))
+    assert drawn.most_common(1)[0][0] == "en" and drawn["en"] > 0.5 * sum(drawn.values()), drawn
+    with pytest.raises(ConfigError, match="sampling.temperature"):
+        StreamingBatchSampler(lambda: iter(items), 4, {"X-X": 1.0}, buffer_size=200,
+                              language_weighting="temperature", temperature=0)
+
+
+def test_stream_runs_the_in_memory_data_checks():
+    from mixlingual.config import validate_against_data
+
+    items = make_items(n_groups=6)
+    with pytest.raises(ConfigError, match="data.languages: no training data in 'fi'"):
+        validate_against_data(_stream_config("data.languages=[de, fi]"), lambda: iter(items))
+    with pytest.raises(ConfigError, match="train.batch_size: 8 x 1 rank"):
+        validate_against_data(_stream_config("train.batch_size=8"), lambda: iter(items))
+    with pytest.raises(ConfigError, match="has no items"):
+        validate_against_data(_stream_config(), lambda: iter([]))
+    validate_against_data(_stream_config(), lambda: iter(items))  # 6 groups fill a batch of 4

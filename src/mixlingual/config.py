@@ -298,18 +298,25 @@ def validate(config: Config) -> None:
 
 
 def validate_against_data(config: Config, items, world_size: int = 1) -> None:
-    """Checks that need the loaded training items (run before any model work)."""
-    if config.data.stream:
-        return  # the streaming sampler checks its buffer instead
-    if not items:
+    """Checks that need the loaded training items (run before any model work).
+
+    With `data.stream`, `items` is the stream factory: the same checks read the stream once,
+    keeping at most one batch worth of group names in memory.
+    """
+    need = config.train.batch_size * world_size
+    count, present, seen_groups = 0, set(), set()
+    for item in (items() if config.data.stream else items):
+        count += 1
+        present.update(item.queries, item.positives)
+        if len(seen_groups) < need:  # enough to know whether one batch can be filled
+            seen_groups.add(item.group)
+    if not count:
         raise ConfigError(f"data.train: dataset '{config.data.train.name}' at {config.data.train.path} has no items")
-    present = {lang for item in items for lang in (*item.queries, *item.positives)}
     for lang in config.data.languages or []:
         if lang not in present:
             raise ConfigError(f"data.languages: no training data in '{lang}'; "
                               f"the data has {', '.join(sorted(present))}")
-    groups = len({item.group for item in items})
-    need = config.train.batch_size * world_size
+    groups = len(seen_groups)
     if need > groups:
         raise ConfigError(f"train.batch_size: {config.train.batch_size} x {world_size} rank(s) = {need} pairs per "
                           f"batch exceeds the {groups} parallel groups of the training data")

@@ -10,11 +10,23 @@ each rank the part for its own passages (what `torch.distributed.nn.functional.a
 does, written out because that function is deprecated), so each query competes against the global batch; the labels
 are offset by this rank's position. Each rank averages over its own queries; averaging the
 gradients across ranks (as the training loop does) then gives the mean over the global batch.
+
+Precision: scores and cross-entropy are computed in float32 even inside a bf16 autocast region
+(`fp32_cosine_logits`). At temperature 0.05 a bf16 logit steps by ~0.1 near 20, which is
+coarser than the score differences the loss learns from.
+
+False negatives: with `passage_text_ids` (an integer identity of each passage's normalized text,
+see `mixlingual.data.overlap.text_id`), a column whose text equals the query's own positive but
+is not its own column (another pair on the same paragraph, a hard negative equal to the
+positive) gets a -inf logit, so it is neither a negative nor a second target. The samplers
+already keep such pairs apart; the mask covers what they cannot see (other samplers, data whose
+hard negatives repeat the item's own positive).
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +79,39 @@ def gather_ragged_with_grad(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([part[:n] for part, n in zip(parts, counts)])
 
 
+@contextmanager
+def autocast_disabled(device: torch.device):
+    """Leave any autocast region for the block, so float32 inputs stay float32 in matmuls."""
+    with torch.autocast(device_type=device.type, enabled=False):
+        yield
+
+
+def fp32_cosine_logits(queries: torch.Tensor, passages: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
+    """scale * cos(q_i, p_j) in float32 whatever the surrounding autocast state."""
+    with autocast_disabled(queries.device):
+        q = F.normalize(queries.float(), dim=-1)
+        p = F.normalize(passages.float(), dim=-1)
+        return q @ p.T * scale
+
+
+def fp32_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy computed in float32 outside autocast."""
+    with autocast_disabled(logits.device):
+        return F.cross_entropy(logits.float(), labels)
+
+
+def same_text_mask(own_ids: torch.Tensor, column_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(B, N) True where column j holds the same text as query i's own positive but j != labels[i].
+
+    `own_ids` (B,) are the text ids of the queries' positives, `column_ids` (N,) those of every
+    passage column (all ranks' positives, then all hard negatives), `labels` (B,) each query's
+    own column.
+    """
+    mask = own_ids[:, None] == column_ids[None, :]
+    mask[torch.arange(len(labels), device=labels.device), labels] = False
+    return mask
+
+
 class InfoNCELoss(nn.Module):
     """Contrastive loss over in-batch + hard negatives with cosine scores.
 
@@ -94,15 +139,19 @@ class InfoNCELoss(nn.Module):
         return float(torch.exp(-self.log_scale.detach()))
 
     def scores(self, queries: torch.Tensor, passages: torch.Tensor) -> torch.Tensor:
-        """Cosine similarity of every query with every passage, divided by the temperature."""
-        scale = self.log_scale.clamp(max=math.log(100.0)).exp()
-        q = F.normalize(queries.float(), dim=-1)
-        p = F.normalize(passages.float(), dim=-1)
-        return q @ p.T * scale
+        """Cosine similarity of every query with every passage, divided by the temperature (float32)."""
+        scale = self.log_scale.float().clamp(max=math.log(100.0)).exp()
+        return fp32_cosine_logits(queries, passages, scale)
 
     def forward(self, queries: torch.Tensor, positives: torch.Tensor,
-                hard_negatives: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean InfoNCE loss of `queries` (B, d) against `positives` (B, d) + `hard_negatives` (H, d)."""
+                hard_negatives: torch.Tensor | None = None,
+                passage_text_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean InfoNCE loss of `queries` (B, d) against `positives` (B, d) + `hard_negatives` (H, d).
+
+        `passage_text_ids` (B + H,) int64, optional: the text identity of this rank's positives
+        then hard negatives; columns equal to a query's own positive text are masked for it
+        (see `same_text_mask`), across every rank's columns under DDP.
+        """
         if queries.shape != positives.shape:
             raise ValueError(f"queries {tuple(queries.shape)} and positives {tuple(positives.shape)} differ")
         if hard_negatives is None:
@@ -117,4 +166,19 @@ class InfoNCELoss(nn.Module):
         passages = torch.cat([all_positives, all_negatives])
         logits = self.scores(queries, passages)
         labels = torch.arange(queries.shape[0], device=queries.device) + offset
-        return F.cross_entropy(logits, labels)
+        if passage_text_ids is not None:
+            logits = self._mask_same_text(logits, labels, passage_text_ids, len(positives), world)
+        return fp32_cross_entropy(logits, labels)
+
+    def _mask_same_text(self, logits: torch.Tensor, labels: torch.Tensor, text_ids: torch.Tensor,
+                        num_positives: int, world: int) -> torch.Tensor:
+        """`logits` with -inf where a column repeats the query's own positive text (not its own column)."""
+        text_ids = text_ids.to(logits.device, torch.int64).reshape(-1, 1)
+        positive_ids, negative_ids = text_ids[:num_positives], text_ids[num_positives:]
+        if self.gather and world > 1:  # the same layout as the gathered passage columns
+            positive_ids, negative_ids = gather_with_grad(positive_ids), gather_ragged_with_grad(negative_ids)
+        column_ids = torch.cat([positive_ids, negative_ids])[:, 0]
+        if column_ids.shape[0] != logits.shape[1]:
+            raise ValueError(f"passage_text_ids name {column_ids.shape[0]} passages, the batch has {logits.shape[1]}")
+        mask = same_text_mask(text_ids[:num_positives, 0], column_ids, labels)
+        return logits.masked_fill(mask, float("-inf"))

@@ -18,6 +18,15 @@ Guarantees (tested on every batch):
 
 * No two items of one parallel group share a *global* batch (all ranks together): a
   translation of the positive must never act as an in-batch negative.
+* No two pairs of a global batch have positives with the same text, and no item's hard
+  negative is the text of another batch item's positive (texts compared after
+  `mixlingual.data.overlap.normalize_text`, across languages: `BatchGuard`). Different
+  questions on one paragraph (2,157 of MLQA test's 9,677 items with paragraph positives) or on
+  one answer sentence would otherwise be each other's false negatives. Such items are *kept
+  apart* (deferred to a later batch, as for a repeated group) rather than their hard negatives
+  dropped: batches stay full, no negative is thrown away, and the loss's shape never depends
+  on what a batch happened to hold. The check is per item over every language it offers (the
+  pair's passage language is drawn afterwards), so it is conservative.
 * Every batch is full: an epoch is `len(sampler)` batches (about one pass over the items).
   Items are drawn without replacement from a per-epoch shuffle; when the items able to serve
   a kind (or an X-X language) run out before the epoch ends, that pool is reshuffled and reused
@@ -39,12 +48,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mixlingual.data.overlap import text_id
 from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
 from mixlingual.sampling_schedule import KINDS, RatioSchedule
 
 __all__ = ["Pair", "Batch", "RatioSchedule", "KINDS", "MixtureBatchSampler", "HybridBatchSampler",
-           "MonolingualBatchSampler", "CrossLingualBatchSampler"]
+           "MonolingualBatchSampler", "CrossLingualBatchSampler", "BatchGuard", "ItemKeys", "item_keys"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,89 @@ class Batch:
     language: str | None = None
     step: int = 0
     items: list | None = None
+
+
+@dataclass(frozen=True)
+class ItemKeys:
+    """What decides whether an item may join a batch: its group and the ids of its texts."""
+
+    group: str
+    positives: frozenset[int]   # text ids of its positives (every usable language)
+    negatives: frozenset[int]   # text ids of its hard negatives
+
+
+def item_keys(item, languages: set[str] | None = None) -> ItemKeys:
+    """The `ItemKeys` of `item`, counting only `languages` (None: all) on the passage side."""
+    def kept(lang: str) -> bool:
+        return languages is None or lang in languages
+
+    positives = frozenset(text_id(text) for lang, text in item.positives.items() if kept(lang))
+    negatives = frozenset(text_id(text) for lang, texts in item.negatives.items() if kept(lang) for text in texts)
+    return ItemKeys(str(item.group), positives, negatives)
+
+
+class BatchGuard:
+    """The groups, positive texts and hard-negative texts one global batch already holds.
+
+    An item is admitted when its group is new, none of its positives is a positive or a hard
+    negative already in the batch, and none of its hard negatives is a positive already there.
+    """
+
+    def __init__(self):
+        self.groups: set[str] = set()
+        self.positives: set[int] = set()
+        self.negatives: set[int] = set()
+
+    def admits(self, keys: ItemKeys) -> bool:
+        return (keys.group not in self.groups and self.positives.isdisjoint(keys.positives)
+                and self.negatives.isdisjoint(keys.positives) and self.positives.isdisjoint(keys.negatives))
+
+    def add(self, keys: ItemKeys) -> None:
+        self.groups.add(keys.group)
+        self.positives |= keys.positives
+        self.negatives |= keys.negatives
+
+
+def conflict_clusters(keys: Sequence[ItemKeys]) -> list[int]:
+    """A cluster id per item: items sharing a group or a text (transitively) share a cluster.
+
+    Items of different clusters can always share a batch, so a pool with `n` distinct clusters
+    always fills a batch of `n` greedily; hard negatives link items only when they equal some
+    item's positive. Union-find over items.
+    """
+    parent = list(range(len(keys)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    all_positives = set().union(*(k.positives for k in keys)) if keys else set()
+    owner: dict = {}
+    for index, item in enumerate(keys):
+        links = [("group", item.group), *item.positives, *(item.negatives & all_positives)]
+        for link in links:
+            other = owner.setdefault(link, index)
+            parent[root(index)] = root(other)
+    return [root(i) for i in range(len(keys))]
+
+
+def language_weights(sizes: Sequence[float], weighting: str, temperature: float) -> np.ndarray:
+    """Probabilities of drawing each X-X language from its item count: "uniform", "size" or
+    "temperature" (size ** (1 / temperature)); shared by the in-memory and streaming samplers."""
+    if weighting not in ("uniform", "size", "temperature"):
+        raise ConfigError(f"sampling.language_weighting: expected uniform | size | temperature, got '{weighting}'")
+    if weighting == "temperature" and temperature <= 0:
+        raise ConfigError(f"sampling.temperature: must be > 0, got {temperature}")
+    sizes = np.asarray(sizes, dtype=np.float64)
+    if weighting == "uniform" or not len(sizes):
+        weights = np.ones_like(sizes)
+    elif weighting == "size":
+        weights = sizes
+    else:
+        weights = sizes ** (1.0 / temperature)
+    return weights / weights.sum() if len(weights) else weights
 
 
 def draw_kind(ratios: dict[str, float], rng: np.random.Generator) -> str:
@@ -104,22 +197,28 @@ class _Pool:
         self.reusing = False
         self.refills = 0
 
-    def take(self, n: int, used: set[int], batch_groups: set[str], group_of: Sequence[str],
+    def take(self, n: int, used: set[int], guard: BatchGuard, keys: Sequence[ItemKeys],
              rng: np.random.Generator) -> list[int]:
         out: list[int] = []
-        deferred: list[int] = []  # group already in the batch: keep for a later batch, in order
+        deferred: list[int] = []  # the batch's guard refuses it: keep for a later batch, in order
+        fresh_queues = 0
         while len(out) < n:
             if not self.queue:
+                fresh_queues += 1
+                if fresh_queues > 1:  # a whole fresh pass could not complete the batch
+                    raise ConfigError(f"train.batch_size: only {len(out)} of the {len(self.indices)} items able "
+                                      f"to serve this batch can share one (parallel groups or identical "
+                                      f"passage texts repeat); use a smaller batch")
                 self.queue = deque(rng.permutation(self.indices).tolist())
                 self.reusing, deferred = True, []  # the fresh queue holds the deferred items again
                 self.refills += 1
             index = self.queue.popleft()
             if index in used and not self.reusing:
                 continue
-            if group_of[index] in batch_groups:
+            if not guard.admits(keys[index]):
                 deferred.append(index)
                 continue
-            batch_groups.add(group_of[index])
+            guard.add(keys[index])
             used.add(index)
             out.append(index)
         self.queue.extendleft(reversed(deferred))
@@ -141,7 +240,7 @@ class MixtureBatchSampler:
         rank, world_size: this process's DDP rank and the number of ranks.
 
     Raises `ConfigError` (naming the key) when a kind has no item able to serve it or fewer
-    distinct groups than one global batch needs.
+    items that can share a batch (distinct groups and passage texts) than one global batch needs.
     """
 
     def __init__(self, items: Sequence[ParallelItem], batch_size: int,
@@ -152,18 +251,17 @@ class MixtureBatchSampler:
             raise ConfigError(f"train.batch_size: must be >= 1, got {batch_size}")
         if not 0 <= rank < world_size:
             raise ConfigError(f"rank {rank} outside [0, world_size={world_size})")
-        if language_weighting not in ("uniform", "size", "temperature"):
-            raise ConfigError(f"sampling.language_weighting: expected uniform | size | temperature, "
-                              f"got '{language_weighting}'")
         self.items = items
         self.batch_size, self.rank, self.world_size, self.seed = batch_size, rank, world_size, seed
         self.global_batch = batch_size * world_size
         self.schedule = ratios if isinstance(ratios, RatioSchedule) else RatioSchedule(dict(ratios))
-        self.group_of = [str(item.group) for item in items]
         wanted = set(languages) if languages else None
+        self.keys = [item_keys(item, wanted) for item in items]
+        self.cluster_of = conflict_clusters(self.keys)
         self._index_items(wanted)
         self._check_pools()
-        self.language_weights = self._language_weights(language_weighting, temperature)
+        self.language_weights = language_weights([len(self.mono_pool[x]) for x in self.mono_languages],
+                                                 language_weighting, temperature)
         self.epoch, self.step = 0, 0
         self.refills = 0
 
@@ -185,7 +283,8 @@ class MixtureBatchSampler:
         self.excluded_from_cross = len(self.items) - len(self.cross_pool)
 
     def _distinct_groups(self, indices: Sequence[int]) -> int:
-        return len({self.group_of[i] for i in indices})
+        """How many of `indices` can surely share one batch: distinct groups-and-texts clusters."""
+        return len({self.cluster_of[i] for i in indices})
 
     def _check_pools(self) -> None:
         kinds = self.schedule.kinds_used()
@@ -195,13 +294,15 @@ class MixtureBatchSampler:
                                    if self._distinct_groups(ix) < need}
         self.mono_languages = sorted(set(self.mono_pool) - set(self.excluded_languages))
         if "X-X" in kinds and not self.mono_languages:
-            raise ConfigError(f"train.batch_size: X-X batches need one language with >= {need} groups "
+            raise ConfigError(f"train.batch_size: X-X batches need one language with >= {need} groups (distinct "
+                              f"passage texts) "
                               f"holding both a query and a positive; per language: "
                               f"{ {k: self._distinct_groups(v) for k, v in self.mono_pool.items()} }")
         for kind, pool in (("X-Y", self.cross_pool), ("mixed", self.mixed_pool)):
             if kind in kinds and self._distinct_groups(pool) < need:
-                raise ConfigError(f"train.batch_size: {kind} batches need >= {need} parallel groups "
-                                  f"(batch_size x world_size), the data has {self._distinct_groups(pool)}")
+                raise ConfigError(f"train.batch_size: {kind} batches need >= {need} parallel groups with distinct "
+                                  f"passage texts (batch_size x world_size), the data has "
+                                  f"{self._distinct_groups(pool)}")
         servable = set()
         if "X-X" in kinds:
             for lang in self.mono_languages:
@@ -211,18 +312,6 @@ class MixtureBatchSampler:
         if "mixed" in kinds:
             servable.update(self.mixed_pool)
         self.num_servable = len(servable)
-
-    def _language_weights(self, weighting: str, temperature: float) -> np.ndarray:
-        sizes = np.array([len(self.mono_pool[x]) for x in self.mono_languages], dtype=np.float64)
-        if weighting == "uniform" or not len(sizes):
-            weights = np.ones_like(sizes)
-        elif weighting == "size":
-            weights = sizes
-        else:
-            if temperature <= 0:
-                raise ConfigError(f"sampling.temperature: must be > 0, got {temperature}")
-            weights = sizes ** (1.0 / temperature)
-        return weights / weights.sum() if len(weights) else weights
 
     # ----- the sampler interface ---------------------------------------------------------
     def __len__(self) -> int:
@@ -275,7 +364,7 @@ class MixtureBatchSampler:
             if key not in pools:
                 pools[key] = _Pool(indices, order_rng)
             before = pools[key].refills
-            chosen = pools[key].take(self.global_batch, used, set(), self.group_of, order_rng)
+            chosen = pools[key].take(self.global_batch, used, BatchGuard(), self.keys, order_rng)
             self.refills += pools[key].refills - before
             yield kind, language, [self._pair(kind, language, i, rng) for i in chosen]
 

@@ -83,8 +83,9 @@ def build_sampler(config: Config, items, dist: Distributed, steps: int | None = 
         from mixlingual.sampling_stream import StreamingBatchSampler
 
         sampler = StreamingBatchSampler(items, config.train.batch_size, config.ratio_schedule(1),
-                                        buffer_size=config.data.buffer_size, seed=config.train.seed,
-                                        rank=dist.rank, world_size=dist.world_size)
+                                        buffer_size=config.data.buffer_size, languages=config.data.languages,
+                                        language_weighting=s.language_weighting, temperature=s.temperature,
+                                        seed=config.train.seed, rank=dist.rank, world_size=dist.world_size)
         steps = steps or total_steps(config, len(sampler))
         sampler.schedule = config.ratio_schedule(steps * config.train.grad_accum)
         return sampler

@@ -9,12 +9,14 @@ loop calls `find_overlap`, which warns loudly or, with `refuse=True`, raises `Da
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from mixlingual.data.records import Collection, ParallelItem
 from mixlingual.errors import DataError
@@ -28,6 +30,18 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     kept = "".join(" " if unicodedata.category(ch)[0] in "PSZC" else ch for ch in text)
     return " ".join(kept.split())
+
+
+@lru_cache(maxsize=1 << 16)  # paragraphs recur: in several items, and every epoch in the loss
+def text_id(text: str) -> int:
+    """A signed 64-bit identity of `normalize_text(text)`, the one text identity training uses.
+
+    Two passages with the same id are the same text for the samplers' "no identical positives in
+    a batch" rule and the loss's false-negative mask, across languages too. 64 bits keep the
+    per-item sets small (paragraphs are kilobytes) and fit an int64 tensor for DDP gathers.
+    """
+    digest = hashlib.blake2b(normalize_text(text).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 @dataclass

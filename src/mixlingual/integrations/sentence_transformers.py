@@ -33,6 +33,7 @@ from torch import nn
 
 from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
+from mixlingual.loss import fp32_cosine_logits, fp32_cross_entropy
 
 PairKey = tuple[int, str, str]
 
@@ -150,16 +151,15 @@ class GroupAwareMultipleNegativesRankingLoss(nn.Module):
     def loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
         if len(embeddings) < 2:
             raise ValueError(f"expected anchor and positive columns, got {len(embeddings)} column(s)")
-        anchors = nn.functional.normalize(embeddings[0].float(), dim=-1)
-        candidates = nn.functional.normalize(torch.cat(embeddings[1:]).float(), dim=-1)
-        scores = anchors @ candidates.T * self.scale
-        n = anchors.shape[0]
+        # float32 scores and cross-entropy even under the trainer's bf16 autocast (see mixlingual.loss)
+        scores = fp32_cosine_logits(embeddings[0], torch.cat(embeddings[1:]), self.scale)
+        n = embeddings[0].shape[0]
         if labels is not None and labels.numel() == n:
             labels = labels.to(scores.device)
             same_group = labels[:, None] == labels[None, :]
             same_group.fill_diagonal_(False)
             scores[:, :n] = scores[:, :n].masked_fill(same_group, float("-inf"))
-        return nn.functional.cross_entropy(scores, torch.arange(n, device=scores.device))
+        return fp32_cross_entropy(scores, torch.arange(n, device=scores.device))
 
     def get_config_dict(self) -> dict:
         return {"scale": self.scale}

@@ -4,7 +4,9 @@ A sampler pair (item, query language, passage language) becomes the item's query
 query language and its positive in the passage language; the encoder adds the "query: " /
 "passage: " prefixes. With `data.hard_negatives = k`, up to k of the item's negatives in the
 passage language are appended to the passage matrix (after all positives), so they are negatives
-for every query of the batch.
+for every query of the batch. Every passage's text identity (`mixlingual.data.overlap.text_id`)
+goes to the loss, which masks columns repeating a query's own positive text (false negatives
+the sampler could not keep out of the batch).
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ from mixlingual.config import Config
 from mixlingual.errors import ConfigError
 from mixlingual.loss import InfoNCELoss
 from mixlingual.sampling import Batch
+
+
+def passage_text_ids(texts: list[str], device: torch.device) -> torch.Tensor:
+    """int64 text identities of the batch's passages, the loss's false-negative mask input."""
+    from mixlingual.data.overlap import text_id
+
+    return torch.tensor([text_id(text) for text in texts], dtype=torch.int64, device=device)
 
 
 class TextRetrievalTask:
@@ -109,7 +118,8 @@ class TextRetrievalTask:
         else:
             q = self._embed(queries, "query")
             p = self._embed(passages + negatives, "passage")
-        loss = self.criterion(q, p[: len(passages)], p[len(passages):])
+        text_ids = passage_text_ids(passages + negatives, q.device)
+        loss = self.criterion(q, p[: len(passages)], p[len(passages):], passage_text_ids=text_ids)
         return loss, {"hard_negatives": len(negatives), "temperature": self.criterion.temperature}
 
     def _embed(self, texts: list[str], kind: str) -> torch.Tensor:

@@ -1,0 +1,151 @@
+"""No false in-batch negatives from identical texts: two pairs of a batch never have positives
+with the same (normalized) text, and no hard negative of a batch is another pair's positive.
+
+A tiny fixture shows the rule on every sampler (these tests fail without `BatchGuard`), and the
+real MLQA loaders (skipped without ../shared/data) are checked over a full epoch of every kind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from test_sampling import check_batch
+
+from mixlingual.data.overlap import normalize_text
+from mixlingual.data.records import ParallelItem
+from mixlingual.errors import ConfigError
+from mixlingual.sampling import (CrossLingualBatchSampler, HybridBatchSampler, MixtureBatchSampler,
+                                 MonolingualBatchSampler)
+from mixlingual.sampling_stream import StreamingBatchSampler
+
+SHARED = Path(os.environ.get("MIXLINGUAL_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+MIXTURE = {"X-X": 0.3, "X-Y": 0.4, "mixed": 0.3}
+
+
+def text_collisions(pairs, items) -> list[str]:
+    """Every identical-text clash of one global batch: positive == positive of another pair, or
+    hard negative (in the pair's passage language) == positive of another pair."""
+    positives = [normalize_text(items[p.item_index].positives[p.passage_lang]) for p in pairs]
+    clashes = []
+    for i, pair in enumerate(pairs):
+        item = items[pair.item_index]
+        others = set(positives[:i] + positives[i + 1:])
+        if positives[i] in others:
+            clashes.append(f"positive of {item.id} repeated in the batch")
+        for negative in item.negatives.get(pair.passage_lang, []):
+            if normalize_text(negative) in others:
+                clashes.append(f"hard negative of {item.id} is another pair's positive")
+    return clashes
+
+
+def fixture_items() -> list[ParallelItem]:
+    """10 items in 10 groups, 6 clusters: 3 questions on one paragraph (written differently but
+    equal once normalized, one of them Spanish-only on the de side), 2 on one paragraph's sentences
+    whose hard negatives are each other's positives, 5 unrelated."""
+    def item(name, positives, negatives=None):
+        return ParallelItem(id=name, queries={"de": f"Frage {name}?", "es": f"¿Pregunta {name}?"},
+                            positives=positives, negatives=negatives or {})
+
+    paragraph = {"de": "Der Absatz über Berlin.", "es": "El párrafo sobre Berlín."}
+    items = [item("a1", paragraph), item("a2", {"de": "der absatz  über BERLIN", "es": paragraph["es"]}),
+             item("a3", {"de": "Der Absatz über Berlin.", "es": "El párrafo sobre Berlín!"}),
+             item("s1", {"de": "Satz eins.", "es": "Frase uno."},
+                  {"de": ["Satz zwei.", "Satz drei."], "es": ["Frase dos.", "Frase tres."]}),
+             item("s2", {"de": "Satz zwei.", "es": "Frase dos."},
+                  {"de": ["Satz eins.", "Satz drei."], "es": ["Frase uno.", "Frase tres."]})]
+    items += [item(f"u{i}", {"de": f"Einzeltext {i}.", "es": f"Texto único {i}."}) for i in range(5)]
+    return items
+
+
+@pytest.mark.parametrize("make", [
+    lambda items: MonolingualBatchSampler(items, 5, seed=1),
+    lambda items: CrossLingualBatchSampler(items, 5, seed=1),
+    lambda items: HybridBatchSampler(items, 5, alpha=0.5, seed=1),
+    lambda items: MixtureBatchSampler(items, 5, MIXTURE, seed=1),
+    lambda items: MixtureBatchSampler(items, 3, MIXTURE, seed=1, rank=1, world_size=2),
+], ids=["X-X", "X-Y", "hybrid", "mixture", "mixture-ddp"])
+def test_in_memory_samplers_never_batch_identical_texts(make):
+    items = fixture_items()
+    sampler = make(items)
+    ranks = [make(items)] if sampler.world_size == 1 else [
+        MixtureBatchSampler(items, 3, MIXTURE, seed=1, rank=r, world_size=2) for r in range(2)]
+    for epoch in range(30):
+        for s in ranks:
+            s.set_epoch(epoch)
+        for step_batches in zip(*ranks):
+            for batch in step_batches:
+                check_batch(batch, items, sampler.batch_size)
+            global_pairs = [p for b in step_batches for p in b.pairs]
+            assert not text_collisions(global_pairs, items), (epoch, global_pairs)
+
+
+def test_streaming_sampler_never_batches_identical_texts():
+    items = fixture_items()
+    for ratios in ({"X-X": 1.0}, {"X-Y": 1.0}, {"X-X": 0.5, "X-Y": 0.5}, MIXTURE):
+        sampler = StreamingBatchSampler(lambda: iter(items), 2, ratios, buffer_size=10, seed=2)
+        for epoch in range(30):
+            sampler.set_epoch(epoch)
+            for batch in sampler:
+                check_batch(batch, items, 2)
+                assert not text_collisions(batch.pairs, items), (ratios, epoch, batch)
+
+
+def test_too_few_distinct_texts_for_a_batch_is_a_config_error():
+    items = fixture_items()[:5]  # 2 clusters: the paragraph and the two sentences
+    with pytest.raises(ConfigError, match="train.batch_size.*passage texts"):
+        CrossLingualBatchSampler(items, 3)
+
+
+# ----- the real MLQA data: a full epoch of every batch kind ------------------------------------
+
+def _mlqa(**options):
+    if not (SHARED / "mlqa" / "MLQA_V1").is_dir():
+        pytest.skip(f"needs {SHARED / 'mlqa'}")
+    import inspect
+
+    from mixlingual.data import mlqa
+    from mixlingual.data.registry import load_parallel
+
+    unknown = set(options) - set(inspect.signature(mlqa.load_parallel).parameters)
+    if unknown:
+        pytest.skip(f"this mlqa loader has no option {sorted(unknown)}")
+    return list(load_parallel("mlqa", SHARED / "mlqa", **options))
+
+
+def _assert_epoch_clean(sampler, items) -> int:
+    batches = list(sampler)
+    assert len(batches) == len(sampler)
+    for batch in batches:
+        check_batch(batch, items, sampler.batch_size)
+        assert not text_collisions(batch.pairs, items), batch
+    return len(batches)
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [
+    {"split": "test", "context": "paragraph"},
+    {"split": "dev", "context": "sentence"},
+    # German answer-sentence positives + in-paragraph negatives (the MLQA configs' setting)
+    {"split": "test", "context": "sentence", "german_answers": "auto"},
+], ids=["test-paragraph", "dev-sentence", "test-german-answers"])
+def test_real_mlqa_full_epochs_have_no_identical_text_collisions(options):
+    items = _mlqa(**options, langs=["ar", "de", "es", "hi", "vi", "zh"])
+    positives = [normalize_text(t) for item in items for t in item.positives.values()]
+    assert len(set(positives)) < len(positives)  # the data does repeat passages: the rule has work to do
+    samplers = [MonolingualBatchSampler(items, 64, seed=0), CrossLingualBatchSampler(items, 64, seed=0),
+                HybridBatchSampler(items, 64, alpha=0.5, seed=0), MixtureBatchSampler(items, 64, MIXTURE, seed=0)]
+    for sampler in samplers:
+        assert _assert_epoch_clean(sampler, items) > 10
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_real_mlqa_stream_epoch_has_no_identical_text_collisions():
+    items = _mlqa(split="dev", context="sentence", langs=["ar", "de", "es", "hi", "vi", "zh"])
+    sampler = StreamingBatchSampler(lambda: iter(items), 32, MIXTURE, buffer_size=2000, seed=0)
+    for batch in sampler:
+        check_batch(batch, items, 32)
+        assert not text_collisions(batch.pairs, items), batch
