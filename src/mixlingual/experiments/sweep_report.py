@@ -86,6 +86,14 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
     return "\n".join(lines) + "\n"
 
 
+def _effect(c: dict) -> str:
+    """A comparison's mean difference, with its interval when the comparison has one."""
+    text = f"{c.get('mean_diff', float('nan')):+.4g}"
+    if c.get("ci_low") is not None and c.get("ci_high") is not None:
+        text += f" [{c['ci_low']:+.4g}, {c['ci_high']:+.4g}]"
+    return text
+
+
 def render_selection(selection: dict | None, evals, summary: dict, comparisons: list[dict]) -> list[str]:
     """The report's header on the best recipe: which split selected it, which confirmed it, its
     numbers on each, and its paired tests on the confirm split ([] when no benchmark has a role)."""
@@ -119,10 +127,10 @@ def render_selection(selection: dict | None, evals, summary: dict, comparisons: 
     lines.append("")
     tests = [c for c in comparisons if c["label"] in selection["confirmed_on"] and best in (c["group"], c["baseline"])]
     if tests:
-        lines += [f"Paired tests of {best} on the confirm split (diff = group - vs):", "",
-                  "| split | group | vs | setting | metric | diff | p | p_holm |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"Paired tests of {best} on the confirm split (effect = group - vs; as in the split's "
+                  "own section below):", "",
+                  "| split | group | vs | setting | metric | effect | p | p_holm |", "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {c['label']} | {c['group']} | {c['baseline']} | {c['setting']} | {c['metric']} | "
-                  f"{c.get('mean_diff', float('nan')):+.4g} | {_fmt_p(c.get('p_value'))} | {_fmt_p(c.get('p_holm'))} |"
-                  for c in tests]
+                  f"{_effect(c)} | {_fmt_p(c.get('p_value'))} | {_fmt_p(c.get('p_holm'))} |" for c in tests]
         lines.append("")
     return lines
