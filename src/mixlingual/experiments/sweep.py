@@ -229,13 +229,12 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
             plots[label].append(f"plots/{label}-pareto.png")
     selection = select_and_confirm(summary, names, plan.evals, metric=options["select_metric"],
                                    mode=options["select_mode"])
-    result = {"groups": [{"name": g.name, "recipe": g.recipe, "overrides": g.overrides, "seeds": g.seeds,
+    result = {"selection": selection, "groups": [{"name": g.name, "recipe": g.recipe, "overrides": g.overrides, "seeds": g.seeds,
                           "cells": [str(d) for d in g.cell_dirs]} for g in groups],
               "metrics": summary, "comparisons": comparisons, "pareto": fronts, "failed": failed,
               "baseline": baseline, "baselines": baselines, "significance": {"test": "paired-randomization", "metric": options["metric"],
                                                      "n_resamples": options["n_resamples"], "seed_handling":
                                                      "per-query scores averaged over seeds first"}}
-    result["selection"] = selection
     write_atomic(plan.out_dir / "summary.json", json.dumps(result, indent=2, default=str))
     write_atomic(plan.out_dir / "report.md", render_report(
         summary, groups, labels, comparisons, baseline=baseline, metric=options["metric"],
