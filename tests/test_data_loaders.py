@@ -235,4 +235,3 @@ def test_xquad_r_first_paragraphs_make_a_smaller_complete_collection(tmp_path):
     assert small.meta["load_report"]["notes"]["paragraphs_left_out_by_option"] == 2
     with pytest.raises(DataError, match="paragraphs must be a positive integer"):
         load_collection("xquad-r", tmp_path, paragraphs=0)
-
