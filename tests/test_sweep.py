@@ -366,7 +366,8 @@ def test_best_recipe_is_selected_on_one_split_and_confirmed_on_another(tmp_path)
     report = (tmp_path / "sw" / "report.md").read_text()
     assert ("**x-y**: selected on `sel` (xquad-r:/d, articles 0-1), confirmed on `conf` "
             "(xquad-r:/d/, articles 2-3); by settings.multi.map") in report
-    assert "| conf | confirm | 0.405 ± 0.007 | 0.505 ± 0.007 |" in report      # then mono mAP and "| 3 of 3 (best here: x-x) |" in report
+    assert "| conf | confirm | 0.405 ± 0.007 | 0.505 ± 0.007 |" in report      # then mono mAP
+    assert "| sel | select | 0.605 ± 0.007 |" in report and "| chosen: best of 3 |" in report and "| 3 of 3 (best here: x-x) |" in report
     assert "| conf | x-y | x-x | multi | map | -0.2" in report          # its tests on the confirm split only
     assert "| sel | x-y |" not in report and "## sel (select split)" in report and "## dev\n" in report
     # another selection metric, from the sweep file: lower rank distance is better by default
@@ -406,3 +407,28 @@ def test_disjoint_splits_of_one_benchmark_or_other_benchmarks_may_select_and_con
                                   "    - benchmark: b=mlqa-r:/d\n      role: confirm\n"):
         plan, _, options = sweep.build_plan(_parse([_role_sweep(tmp_path, evals), "--out", tmp_path / "sw"]))
         assert [e.role for e in plan.evals if e.role] == ["select", "confirm"]
+
+
+def test_selection_without_confirm_split_or_unfinished_groups_says_so():
+    from mixlingual.experiments.cells import EvalSpec
+    from mixlingual.experiments.selection import select_and_confirm
+    from mixlingual.experiments.sweep_report import render_selection
+
+    def stat(v):
+        return {"settings.multi.map": {"mean": v, "std": 0.0, "n": 1, "values": [v]}}
+
+    summary = {"a": {"s": stat(0.5), "c": {}}, "b": {"s": stat(0.7), "c": stat(0.6)}, "late": {"s": {}, "c": {}}}
+    select = EvalSpec("s", "xquad-r", "/d", role="select", options={"articles": "0-1"})
+    confirm = EvalSpec("c", "xquad-r", "/d", role="confirm", options={"articles": "2-3"}, groups=("b",))
+    assert select_and_confirm(summary, ["a", "b"], [EvalSpec("x", "demo", None)], metric="settings.multi.map",
+                              mode="max") is None                            # no roles: as before
+    chosen = select_and_confirm(summary, ["a", "b", "late"], [select], metric="settings.multi.map", mode="min")
+    assert chosen["best"] == "a" and sorted(chosen["select_scores"]) == ["a", "b"]   # 'late' has no number yet
+    text = "\n".join(render_selection(chosen, [select], summary, []))
+    assert "confirmed on nothing (no split has role: confirm)" in text and "lower is better" in text
+    chosen = select_and_confirm(summary, ["a", "b"], [select, confirm], metric="settings.multi.map", mode="min")
+    assert chosen["confirm"]["c"] == {"evaluated": False, "value": None, "rank": None, "n_groups": 1,
+                                      "best_on_this_split": "b"}
+    assert "| c | confirm | - |" in "\n".join(render_selection(chosen, [select, confirm], summary, []))
+    nothing = select_and_confirm({"a": {"s": {}}}, ["a"], [select], metric="settings.multi.map", mode="max")
+    assert "Nothing selected yet" in "\n".join(render_selection(nothing, [select], {}, []))

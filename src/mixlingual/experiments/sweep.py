@@ -239,7 +239,7 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
     write_atomic(plan.out_dir / "report.md", render_report(
         summary, groups, labels, comparisons, baseline=baseline, metric=options["metric"],
         n_resamples=options["n_resamples"], plots=plots, fronts=fronts, failed=failed, notes=notes,
-        header=render_selection(selection, plan.evals, summary, comparisons),
+        preface=render_selection(selection, plan.evals, summary, comparisons),
         roles={e.label: e.role for e in plan.evals if e.role}))
     return result
 

@@ -28,8 +28,8 @@ def _fmt_p(p: float | None) -> str:
 def render_report(summary: dict, groups: list[Group], labels: list[str], comparisons: list[dict], *,
                   baseline: str, metric: str, n_resamples: int, plots: dict[str, list[str]],
                   fronts: dict[str, list[str]], failed: list[str], notes: list[str] = (),
-                  title: str = "Sweep report", header: list[str] = (), roles: dict[str, str] | None = None) -> str:
-    """The markdown report; `plots` maps label -> image paths relative to the report; `header`
+                  title: str = "Sweep report", preface: list[str] = (), roles: dict[str, str] | None = None) -> str:
+    """The markdown report; `plots` maps label -> image paths relative to the report; `preface`
     (the selected recipe, `render_selection`) goes first; `roles` marks select / confirm sections."""
     lines = [f"# {title}", ""]
     lines.append(f"{len(groups)} groups x seeds; values are mean ± sample std over seeds (n given per "
@@ -42,7 +42,7 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
         lines += [f"- {f}" for f in failed] + [""]
     if notes:
         lines += [f"- {n}" for n in notes] + [""]
-    lines += list(header)
+    lines += list(preface)
     p_index = {(c["label"], c["setting"], c["group"]): c for c in comparisons
                if c["baseline"] == baseline and c["metric"] == metric}
     for label in labels:
@@ -94,6 +94,28 @@ def _effect(c: dict) -> str:
     return text
 
 
+def _selection_table(selection: dict, summary: dict) -> list[str]:
+    """The selected group's numbers on every select and confirm split, and where it ranks."""
+    best, metric = selection["best"], selection["metric"]
+    columns = [(key, name) for key, name in TABLE_METRICS if key != metric]
+    header = ["split", "role", metric] + [name for _, name in columns] + ["rank among groups"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    several = " (on their mean)" if len(selection["selected_on"]) > 1 else ""
+    rows = [(label, "select", f"chosen: best of {len(selection['select_scores'])}{several}")
+            for label in selection["selected_on"]]
+    for label in selection["confirmed_on"]:
+        place = selection["confirm"][label]
+        rank = f"{place['rank']} of {place['n_groups']}" if place["rank"] else "not evaluated"
+        if place["rank"] and place["rank"] > 1:
+            rank += f" (best here: {place['best_on_this_split']})"
+        rows.append((label, "confirm", rank))
+    for label, role, rank in rows:
+        stats = summary.get(best, {}).get(label, {})
+        lines.append("| " + " | ".join([label, role, _fmt(stats.get(metric))]
+                                        + [_fmt(stats.get(key)) for key, _ in columns] + [rank]) + " |")
+    return lines + [""]
+
+
 def render_selection(selection: dict | None, evals, summary: dict, comparisons: list[dict]) -> list[str]:
     """The report's header on the best recipe: which split selected it, which confirmed it, its
     numbers on each, and its paired tests on the confirm split ([] when no benchmark has a role)."""
@@ -111,20 +133,7 @@ def render_selection(selection: dict | None, evals, summary: dict, comparisons: 
               f"({'higher' if selection['mode'] == 'max' else 'lower'} is better, mean over seeds). The select "
               "split chose the recipe, so its numbers there are optimistic; the confirm split played no part "
               "in the choice.", ""]
-    columns = [(key, name) for key, name in TABLE_METRICS if key != metric]
-    header = ["split", "role", metric] + [name for _, name in columns] + ["rank among groups"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    n_select = len(selection["select_scores"])
-    for label, role in [(lb, "select") for lb in selection["selected_on"]] + \
-                       [(lb, "confirm") for lb in selection["confirmed_on"]]:
-        stats = summary.get(best, {}).get(label, {})
-        place = selection["confirm"].get(label, {}) if role == "confirm" else {"rank": 1, "n_groups": n_select}
-        rank = f"{place['rank']} of {place['n_groups']}" if place.get("rank") else "not evaluated"
-        if role == "confirm" and place.get("rank", 1) != 1 and place.get("best_on_this_split"):
-            rank += f" (best here: {place['best_on_this_split']})"
-        lines.append("| " + " | ".join([label, role, _fmt(stats.get(metric))]
-                                        + [_fmt(stats.get(key)) for key, _ in columns] + [rank]) + " |")
-    lines.append("")
+    lines += _selection_table(selection, summary)
     tests = [c for c in comparisons if c["label"] in selection["confirmed_on"] and best in (c["group"], c["baseline"])]
     if tests:
         lines += [f"Paired tests of {best} on the confirm split (effect = group - vs; as in the split's "
