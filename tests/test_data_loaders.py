@@ -81,6 +81,47 @@ def test_xquad_r_collection_links_answer_sentences_across_languages():
     assert ctx.languages == ["en"] and ctx.candidates[0].context == "The lake is deep. It freezes in winter."
 
 
+def _write_xquad_articles(folder, n_articles=4, per_article=2):
+    """A two-language XQuAD-R folder: `n_articles` articles of `per_article` one-question paragraphs."""
+    def paragraph(a, p, lang):
+        text = f"Article {a} paragraph {p} ({lang}). Second sentence."
+        cut = text.index(". ") + 1
+        return {"context": text, "sentences": [text[:cut], text[cut + 1:]],
+                "sentence_breaks": [[0, cut], [cut + 1, len(text)]],
+                "qas": [{"id": f"q{a}.{p}", "question": f"Which {a}.{p}?", "answers": [{"text": "x", "answer_start": 0}]}]}
+
+    for lang in ("de", "en"):
+        data = {"data": [{"title": f"t{a}", "paragraphs": [paragraph(a, p, lang) for p in range(per_article)]}
+                         for a in range(n_articles)]}
+        (folder / f"{lang}.json").write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_xquad_r_article_subsets_are_disjoint_halves_and_compose_with_paragraphs(tmp_path):
+    _write_xquad_articles(tmp_path)
+    first = load_collection("xquad-r", tmp_path, articles="0-1")
+    second = load_collection("xquad-r", tmp_path, articles=[2, "3"])
+    assert {q.group for q in first.queries} == {"q0.0", "q0.1", "q1.0", "q1.1"}
+    assert {q.group for q in second.queries} == {"q2.0", "q2.1", "q3.0", "q3.1"}
+    assert first.counts()["en"] == {"queries": 4, "candidates": 8} and first.meta["articles"] == [0, 1]
+    # every relevant candidate of a half lies in that half (a complete collection on its own)
+    assert all(c.id.split(":")[1].split(".")[0] in {"2", "3"} for c in second.candidates)
+    # paragraphs=N keeps the first N paragraphs of the chosen articles
+    small = load_collection("xquad-r", tmp_path, articles="1,3", paragraphs=3)
+    assert sorted({q.group for q in small.queries}) == ["q1.0", "q1.1", "q3.0"]
+
+
+@pytest.mark.parametrize("articles, message", [
+    ("0-9", r"field 'articles': 4, 5, 6, 7, 8, 9 out of range; this file has 4 articles \(0-3\)"),
+    ("3-1", "field 'articles': range '3-1' ends before it starts"),
+    ("first", "field 'articles': expected indices or ranges"),
+    ([], "field 'articles': no article index"),
+])
+def test_xquad_r_bad_articles_name_the_option(tmp_path, articles, message):
+    _write_xquad_articles(tmp_path)
+    with pytest.raises(DataError, match=message):
+        load_collection("xquad-r", tmp_path, articles=articles)
+
+
 def test_mlqa_r_collection_from_same_language_files():
     col = load_collection("mlqa-r", FIX / "mlqa")
     assert col.counts() == {"de": {"queries": 2, "candidates": 3}, "es": {"queries": 2, "candidates": 3}}

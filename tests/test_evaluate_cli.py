@@ -89,3 +89,25 @@ def test_evaluate_reports_bad_languages(setup, capsys):
     assert not (root / "bad" / "metrics.json").exists()
     assert cli.main(["report", str(root / "missing")]) == 2
     assert "no metrics.json" in capsys.readouterr().err
+
+
+def test_data_options_reach_the_loader_and_bad_ones_are_named(setup, capsys, tmp_path):
+    from pathlib import Path
+
+    from mixlingual.errors import ConfigError
+    from mixlingual.evaluate_cli import check_data_options, parse_data_options
+
+    root, model, _ = setup
+    xquad = Path(__file__).parent / "fixtures" / "data" / "xquad-r"
+    argv = ["evaluate", "--model", model, "--benchmark", "xquad-r", "--data", str(xquad), "--fp32"]
+    assert cli.main(argv + ["--out", str(tmp_path / "ok"), "--data-option", "articles=0"]) == 0
+    assert cli.main(argv + ["--out", str(tmp_path / "past"), "--data-option", "articles=0-3"]) == 2
+    assert "field 'articles': 1, 2, 3 out of range; this file has 1 articles" in capsys.readouterr().err
+    assert cli.main(argv + ["--out", str(tmp_path / "bad"), "--data-option", "artcles=0"]) == 2
+    err = capsys.readouterr().err
+    assert "--data-option artcles: the xquad-r loader has no option 'artcles'" in err and "articles" in err
+    assert parse_data_options(["articles=0-11", "paragraphs=40"]) == {"articles": "0-11", "paragraphs": 40}
+    with pytest.raises(ConfigError, match="--data-option candidate: give it as --candidate"):
+        check_data_options("xquad-r", {"candidate": "sentence"})
+    with pytest.raises(ConfigError, match="must look like key=value"):
+        parse_data_options(["articles"])

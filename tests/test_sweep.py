@@ -3,6 +3,7 @@
 import argparse
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -41,12 +42,40 @@ def test_expansion_is_a_product_with_recipes_and_seeds():
         expand_cells(grid, recipes={"bad": {"a.x": 3}}, seeds=[0])
 
 
+def write_eval_outputs(out: Path, metrics: dict, *, mono: list[float], multi: list[float],
+                       rank_distance: list[float]) -> None:
+    """metrics.json and per_query.jsonl of 60 English queries, written by the writer `mixlingual
+    evaluate` uses (EvalOutputs), so a change of the per-query format reaches these tests.
+
+    Only AP and rank distance carry the given values; the other per-query metrics are fixed."""
+    import numpy as np
+
+    from mixlingual.data.records import Query
+    from mixlingual.eval_outputs import EvalOutputs
+    from mixlingual.metrics import METRIC_NAMES
+
+    n = len(mono)
+    queries = [Query(f"en:q{i}", "en", f"question {i}", f"q{i}") for i in range(n)]
+
+    def values(ap: list[float]) -> dict:
+        fixed = {m: np.full(n, 0.5) for m in METRIC_NAMES}
+        return {**fixed, "map": np.asarray(ap), "n_relevant": np.ones(n, int), "first_rank": np.ones(n)}
+
+    outputs = EvalOutputs(out, ("mono", "multi"))
+    no_relevant = SimpleNamespace(indices=np.zeros(0, int), indptr=np.zeros(n + 1, int))
+    outputs.add_language("en", queries, ["en"], [], SimpleNamespace(topk_ids=None), no_relevant, np.zeros(0, int),
+                         {"mono": 0, "cross": 0, "multi": 0}, {("en", "en"): values(mono)},
+                         {**values(multi), "rank_distance": np.asarray(rank_distance, float)})
+    outputs.finish(metrics)
+
+
 class FakeRunner:
     """Plays `mixlingual train` / `evaluate`: writes a model folder and metrics that depend on alpha."""
 
-    def __init__(self, fail_on: str | None = None):
+    def __init__(self, fail_on: str | None = None, flip_on: str | None = None):
         self.calls: list[list[str]] = []
         self.fail_on = fail_on
+        self.flip_on = flip_on      # evaluations whose command holds this text rank alpha the other way
 
     def __call__(self, argv, log_path):
         self.calls.append(argv)
@@ -67,15 +96,13 @@ class FakeRunner:
         out = Path(argv[argv.index("--out") + 1])
         out.mkdir(parents=True, exist_ok=True)
         mono, multi = 0.5 + 0.2 * alpha + 0.01 * seed, 0.6 - 0.2 * alpha + 0.01 * seed
+        if self.flip_on and self.flip_on in " ".join(argv):
+            multi = 0.4 + 0.2 * alpha + 0.01 * seed
         metrics = {"settings": {"mono": {"map": mono}, "cross": {"map": 0.4}, "multi": {"map": multi}},
                    "rank_distance": {"mean": 10 * alpha}, "pairs": {"map": {"en": {"de": 0.3}}}}
-        (out / "metrics.json").write_text(json.dumps(metrics))
-        rows = [{"setting": s, "query_id": f"q{i}", "lang": "en", "ap": v + (0.01 * (i % 5) - 0.02)}
-                for s, v in (("mono", mono), ("multi", multi)) for i in range(60)]
-        for i, row in enumerate(rows):
-            if row["setting"] == "multi":   # per-query rank distance, as `mixlingual evaluate` writes it
-                row["rank_distance"] = 10 * alpha + i % 3
-        (out / "per_query.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        write_eval_outputs(out, metrics, mono=[mono + 0.01 * (i % 5) - 0.02 for i in range(60)],
+                           multi=[multi + 0.01 * (i % 5) - 0.02 for i in range(60)],
+                           rank_distance=[10 * alpha + i % 3 for i in range(60)])
         return 0
 
 
@@ -134,7 +161,7 @@ def test_sweep_file_and_dry_run(tmp_path, capsys):
     assert sweep.run_sweep(args, FakeRunner()) == 0
     out = capsys.readouterr().out
     assert "[todo] xx__seed=3" in out and "sampling.alpha=0.5" in out and "2 cells, 0 already complete" in out
-    spec.write_text(f"sweep:\n  base_config: {base}\n  recipes:\n    bad: {{sampling.alpah: 1}}\n")
+    spec.write_text(f"sweep:\n  base_config: {base}\n  recipes:\n    bad: {{sampling.alpah: 1}}\n  eval: ['mlqa-r:/d']\n")
     with pytest.raises(ConfigError, match="cell bad: unknown config key 'sampling.alpah'; did you mean"):
         sweep.run_sweep(args, FakeRunner())
     spec.write_text("sweep:\n  bogus: 1\n  base_config: x\n")
@@ -270,3 +297,139 @@ def test_ratio_plot_lines_per_recipe_or_one_curve_of_recipes():
     grid = [Group(f"{r}__a={a}", r, {"sampling.alpha": a}) for r in ("r1", "r2") for a in (0.0, 1.0)]
     assert sorted(ratio_lines(grid, "sampling.alpha")) == ["r1", "r2"]
     assert ratio_lines(own, "sampling.temperature") == {}
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser()
+    sweep.add_arguments(parser)
+    return parser.parse_args([str(a) for a in argv])
+
+
+def test_without_eval_a_sweep_evaluates_on_the_configs_own_eval_data(tmp_path):
+    runner = FakeRunner()
+    args = _parse([ROOT / "configs" / "demo.yaml", "--grid", "sampling.alpha=0,1", "--seeds", "1",
+                   "--out", tmp_path / "sw"])
+    assert sweep.run_sweep(args, runner) == 0
+    evals = [c for c in runner.calls if c[3] == "evaluate"]
+    assert len(evals) == 2 and all(c[c.index("--benchmark") + 1] == "demo" and "--data" not in c for c in evals)
+    summary = json.loads((tmp_path / "sw" / "summary.json").read_text())
+    assert summary["metrics"]["sampling.alpha=1"]["demo"]["settings.multi.map"]["mean"] == pytest.approx(0.4)
+    assert "| sampling.alpha=1 | 1 | 0.700 ± 0.000 |" in (tmp_path / "sw" / "report.md").read_text()
+    # the config's loader options and eval.langs go along
+    base = tmp_path / "base.yaml"
+    base.write_text("eval: {data: {name: xquad-r, path: /x, options: {paragraphs: 40}}, langs: [de, en]}\n")
+    plan, _, _ = sweep.build_plan(_parse([base, "--out", tmp_path / "o"]))
+    (spec,) = plan.evals
+    assert (spec.label, spec.benchmark, spec.path, spec.options) == ("xquad-r", "xquad-r", "/x", {"paragraphs": 40})
+    command = sweep.eval_command(plan, sweep.expand_cells([], seeds=[0])[0], spec)
+    assert "--data-option paragraphs=40 " in " ".join(command) and "--langs de,en" in " ".join(command)
+
+
+def test_without_eval_and_without_eval_data_the_sweep_refuses_before_training(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("train: {seed: 0}\n")
+    runner = FakeRunner()
+    with pytest.raises(ConfigError, match=r"nothing to evaluate the cells on: add --eval 'benchmark:path'.*eval\.data"):
+        sweep.run_sweep(_parse([base, "--grid", "sampling.alpha=0,1", "--out", tmp_path / "sw"]), runner)
+    assert runner.calls == [] and not (tmp_path / "sw").exists()
+
+
+def _role_sweep(tmp_path, evals: str, extra: str = "") -> Path:
+    base = tmp_path / "base.yaml"
+    base.write_text("train: {seed: 0}\n")
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(f"sweep:\n  base_config: {base}\n  seeds: 2\n  baseline: x-x\n{extra}  recipes:\n"
+                    "    x-x: {sampling.alpha: 1.0}\n    hybrid: {sampling.alpha: 0.5}\n    x-y: {sampling.alpha: 0.0}\n"
+                    f"  eval:\n{evals}")
+    return spec
+
+
+SELECT_CONFIRM = ("    - dev=xquad-r:/d\n"
+                  "    - benchmark: sel=xquad-r:/d\n      options: {articles: 0-1}\n      role: select\n"
+                  "    - benchmark: conf=xquad-r:/d/\n      options: {articles: '2-3'}\n      role: confirm\n")
+
+
+def test_best_recipe_is_selected_on_one_split_and_confirmed_on_another(tmp_path):
+    spec = _role_sweep(tmp_path, SELECT_CONFIRM)
+    runner = FakeRunner(flip_on="articles=2-3")     # the confirm split ranks multi mAP the other way
+    assert sweep.run_sweep(_parse([spec, "--out", tmp_path / "sw"]), runner) == 0
+    assert any("--data-option articles=0-1" in " ".join(c) for c in runner.calls)
+    selection = json.loads((tmp_path / "sw" / "summary.json").read_text())["selection"]
+    # chosen by the select split alone (multi mAP, the base config's eval.metric), best = X-Y
+    assert (selection["best"], selection["selected_on"], selection["confirmed_on"]) == ("x-y", ["sel"], ["conf"])
+    assert selection["metric"] == "settings.multi.map" and selection["mode"] == "max"
+    assert selection["select_scores"]["x-y"] == pytest.approx(0.605)
+    assert selection["confirm"]["conf"] == {"evaluated": True, "value": pytest.approx(0.405), "rank": 3,
+                                            "n_groups": 3, "best_on_this_split": "x-x"}
+    report = (tmp_path / "sw" / "report.md").read_text()
+    assert ("**x-y**: selected on `sel` (xquad-r:/d, articles 0-1), confirmed on `conf` "
+            "(xquad-r:/d/, articles 2-3); by settings.multi.map") in report
+    assert "| conf | confirm | 0.405 ± 0.007 | 0.505 ± 0.007 |" in report      # then mono mAP
+    assert "| sel | select | 0.605 ± 0.007 |" in report and "| chosen: best of 3 |" in report and "| 3 of 3 (best here: x-x) |" in report
+    assert "| conf | x-y | x-x | multi | map | -0.2" in report          # its tests on the confirm split only
+    assert "| sel | x-y |" not in report and "## sel (select split)" in report and "## dev\n" in report
+    # another selection metric, from the sweep file: lower rank distance is better by default
+    _role_sweep(tmp_path, SELECT_CONFIRM, "  select_metric: rank_distance.mean\n")
+    assert sweep.run_sweep(_parse([spec, "--out", tmp_path / "sw", "--aggregate-only"]), FakeRunner()) == 0
+    selection = json.loads((tmp_path / "sw" / "summary.json").read_text())["selection"]
+    assert (selection["best"], selection["mode"]) == ("x-y", "min")
+    _role_sweep(tmp_path, SELECT_CONFIRM, "  select_metric: settings.mono.map\n")
+    assert sweep.run_sweep(_parse([spec, "--out", tmp_path / "sw", "--aggregate-only"]), FakeRunner()) == 0
+    assert json.loads((tmp_path / "sw" / "summary.json").read_text())["selection"]["best"] == "x-x"
+
+
+@pytest.mark.parametrize("evals, message", [
+    ("    - benchmark: a=xquad-r:/d\n      role: select\n    - benchmark: b=xquad-r:/d\n"
+     "      options: {articles: 0-11}\n      role: confirm\n",
+     r"eval: a \(role select\) and b \(role confirm\) use xquad-r data with both roles \(one keeps every"),
+    ("    - benchmark: a=xquad-r:/d\n      options: {articles: 0-11}\n      role: select\n"
+     "    - benchmark: b=xquad-r:/d/en.json\n      options: {articles: 10-20}\n      role: confirm\n",
+     r"both keep articles \[10, 11\]"),
+    ("    - benchmark: a=xquad-r:/d\n      role: confirm\n", "eval a: role confirm needs an eval entry with role select"),
+    ("    - benchmark: a=xquad-r:/d\n      role: report\n", "role must be one of select, confirm"),
+    ("    - benchmark: a=xquad-r:/d\n      options: {artcles: 0-3}\n",
+     "eval a: options: --data-option artcles: the xquad-r loader has no option 'artcles'"),
+    ("    - benchmark: a=xquad-r:/d\n      options: {articles: 9-3}\n      role: select\n"
+     "    - benchmark: b=mlqa-r:/m\n      role: confirm\n", "eval a: options.articles: .*ends before it starts"),
+])
+def test_sweep_files_with_shared_select_and_confirm_data_are_refused(tmp_path, evals, message):
+    spec = _role_sweep(tmp_path, evals)
+    runner = FakeRunner()
+    with pytest.raises(ConfigError, match=message):
+        sweep.run_sweep(_parse([spec, "--out", tmp_path / "sw"]), runner)
+    assert runner.calls == []
+
+
+def test_disjoint_splits_of_one_benchmark_or_other_benchmarks_may_select_and_confirm(tmp_path):
+    for evals in (SELECT_CONFIRM, "    - benchmark: a=xquad-r:/d\n      role: select\n"
+                                  "    - benchmark: b=mlqa-r:/d\n      role: confirm\n"):
+        plan, _, options = sweep.build_plan(_parse([_role_sweep(tmp_path, evals), "--out", tmp_path / "sw"]))
+        assert [e.role for e in plan.evals if e.role] == ["select", "confirm"]
+
+
+def test_selection_without_confirm_split_or_unfinished_groups_says_so():
+    from mixlingual.experiments.cells import EvalSpec
+    from mixlingual.experiments.selection import select_and_confirm
+    from mixlingual.experiments.sweep_report import render_selection
+
+    def stat(v):
+        return {"settings.multi.map": {"mean": v, "std": 0.0, "n": 1, "values": [v]}}
+
+    summary = {"a": {"s": stat(0.5), "c": {}}, "b": {"s": stat(0.7), "c": stat(0.6)}, "late": {"s": {}, "c": {}}}
+    select = EvalSpec("s", "xquad-r", "/d", role="select", options={"articles": "0-1"})
+    confirm = EvalSpec("c", "xquad-r", "/d", role="confirm", options={"articles": "2-3"}, groups=("b",))
+    assert select_and_confirm(summary, ["a", "b"], [EvalSpec("x", "demo", None)], metric="settings.multi.map",
+                              mode="max") is None                            # no roles: as before
+    chosen = select_and_confirm(summary, ["a", "b", "late"], [select], metric="settings.multi.map", mode="min")
+    assert chosen["best"] == "a" and sorted(chosen["select_scores"]) == ["a", "b"]   # 'late' has no number yet
+    text = "\n".join(render_selection(chosen, [select], summary, []))
+    assert "confirmed on nothing (no split has role: confirm)" in text and "lower is better" in text
+    chosen = select_and_confirm(summary, ["a", "b"], [select, confirm], metric="settings.multi.map", mode="min")
+    assert chosen["confirm"]["c"] == {"evaluated": False, "value": None, "rank": None, "n_groups": 1,
+                                      "best_on_this_split": "b"}
+    assert "| c | confirm | - |" in "\n".join(render_selection(chosen, [select, confirm], summary, []))
+    nothing = select_and_confirm({"a": {"s": {}}}, ["a"], [select], metric="settings.multi.map", mode="max")
+    assert "Nothing selected yet" in "\n".join(render_selection(nothing, [select], {}, []))

@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"or image-text (image-caption retrieval, see docs/image_text.md)")
     parser.add_argument("--data", help="path of the benchmark data (folder or file)")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="option of the benchmark's loader (repeatable; value read as YAML), e.g. "
+                             "articles=0-11 or paragraphs=40 for xquad-r (see docs/data.md)")
     parser.add_argument("--langs", nargs="+", help="languages to evaluate (default: all of the collection); "
                                                    "space- or comma-separated")
     parser.add_argument("--settings", nargs="+", default=["mono", "cross", "multi"],
@@ -82,12 +85,55 @@ def _split_langs(values) -> list[str] | None:
     return [lang for value in values for lang in value.split(",") if lang]
 
 
-def load_benchmark(name: str, path, *, candidate: str, langs):
-    """Load a registry collection, passing `candidate` / `langs` to loaders that accept them."""
+# loader options that have their own flag (they also change how the evaluation encodes / filters)
+FLAG_OPTIONS = {"candidate": "--candidate", "langs": "--langs"}
+
+
+def parse_data_options(specs: list[str]) -> dict:
+    """['articles=0-11', 'paragraphs=40'] -> {'articles': '0-11', 'paragraphs': 40} (values as YAML)."""
+    import yaml
+
+    from mixlingual.errors import ConfigError
+
+    options = {}
+    for spec in specs:
+        key, eq, value = spec.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"--data-option '{spec}' must look like key=value")
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--data-option {key.strip()}: value {value!r} is not valid YAML ({err})") from err
+    return options
+
+
+def check_data_options(benchmark: str, options: dict) -> None:
+    """Refuse options the benchmark's loader does not take (before any model or data is loaded);
+    the error names the option and lists the ones it takes."""
+    if not options:
+        return
+    from mixlingual.data import registry
+    from mixlingual.errors import ConfigError
+
+    params = inspect.signature(registry.get_loader(benchmark).load_collection).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    known = [n for n, p in list(params.items())[1:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for key in options:
+        if key in FLAG_OPTIONS:
+            raise ConfigError(f"--data-option {key}: give it as {FLAG_OPTIONS[key]} instead")
+        if not takes_any and key not in known:
+            raise ConfigError(f"--data-option {key}: the {benchmark} loader has no option '{key}' "
+                              f"(it takes: {', '.join(k for k in known if k not in FLAG_OPTIONS) or 'none'})")
+
+
+def load_benchmark(name: str, path, *, candidate: str, langs, options: dict | None = None):
+    """Load a registry collection, passing `candidate` / `langs` to loaders that accept them,
+    and the loader `options` (checked by `check_data_options`)."""
     from mixlingual.data import registry
 
     accepted = inspect.signature(registry.get_loader(name).load_collection).parameters
-    options = {}
+    check_data_options(name, options or {})
+    options = dict(options or {})
     if "candidate" in accepted:
         options["candidate"] = candidate
     if "langs" in accepted and langs:
@@ -105,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
 
         return run_evaluate(args)
     langs = _split_langs(args.langs)
-    collection = load_benchmark(args.benchmark, args.data, candidate=args.candidate, langs=langs)
+    collection = load_benchmark(args.benchmark, args.data, candidate=args.candidate, langs=langs,
+                                options=parse_data_options(args.data_option))
     if args.perturb:
         from mixlingual.experiments.perturb import parse_perturb_spec, perturb_collection
 

@@ -11,7 +11,11 @@ Option `candidate="sentence"` (default) or `"sentence+context"` (the paragraph g
 `Candidate.context`); `langs` restricts the languages; `paragraphs=N` keeps the first N
 paragraphs of every language file (the files are parallel, so the same N everywhere): a smaller,
 complete collection - its own questions against its own sentences - for cheap dev curves
-during training. PATH is the folder or one `<lang>.json`.
+during training. `articles="0-11"` keeps only those articles (indices in file order: ranges
+and single indices, comma-separated, or a list; XQuAD-R dev has 24): disjoint article subsets
+are disjoint question sets in every language, so one can select a recipe and another confirm it.
+With both options, `paragraphs=N` keeps the first N paragraphs of the chosen articles.
+PATH is the folder or one `<lang>.json`.
 """
 
 from __future__ import annotations
@@ -45,6 +49,46 @@ def language_files(path, langs=None) -> list[tuple[str, Path]]:
     return found
 
 
+def parse_articles(spec) -> tuple[int, ...]:
+    """Article indices of the `articles` option, sorted: "0-11", "0-5,8", 3, or [0, 1, "4-6"].
+
+    Only the syntax is checked here (the number of articles is known once a file is read), so
+    sweeps can compare the article sets of two evaluations without touching the data.
+    """
+    parts = spec if isinstance(spec, (list, tuple)) else [spec]
+    indices: set[int] = set()
+    for part in parts:
+        pieces = part.split(",") if isinstance(part, str) else [part]
+        for piece in pieces:
+            indices.update(_article_range(piece, spec))
+    if not indices:
+        raise DataError(f"no article index in {spec!r}", field="articles")
+    return tuple(sorted(indices))
+
+
+def _article_range(piece, spec) -> range:
+    """One piece of the `articles` option: an index (7) or an inclusive range ("0-11")."""
+    text = str(piece).strip()
+    low, dash, high = text.partition("-")
+    if not isinstance(piece, (str, int)) or isinstance(piece, bool) or not low.strip().isdigit() \
+            or (dash and not high.strip().isdigit()):
+        raise DataError(f"expected indices or ranges such as \"0-11\" or \"0-5,8\", got {spec!r}",
+                        field="articles")
+    first, last = int(low), int(high) if dash else int(low)
+    if last < first:
+        raise DataError(f"range {text!r} ends before it starts", field="articles")
+    return range(first, last + 1)
+
+
+def check_articles(articles: tuple[int, ...], paras: list[SquadParagraph], path: Path) -> None:
+    """Every requested article exists in the file; the error says how many there are."""
+    available = max((p.article_index for p in paras), default=-1) + 1
+    missing = [a for a in articles if a >= available]
+    if missing:
+        raise DataError(f"{', '.join(map(str, missing))} out of range; this file has {available} "
+                        f"articles (0-{available - 1})", path=str(path), field="articles")
+
+
 def paragraph_sentences(para: SquadParagraph, path: Path) -> list[tuple[int, str]]:
     """(break start, sentence text) for each given sentence, invisible marks stripped."""
     where = f"data[{para.article_index}].paragraphs[{para.paragraph_index}]"
@@ -59,8 +103,9 @@ def paragraph_sentences(para: SquadParagraph, path: Path) -> list[tuple[int, str
 
 
 def load_collection(path, *, candidate: str = "sentence", langs: list[str] | None = None,
-                    paragraphs: int | None = None, name: str = "xquad-r") -> Collection:
+                    paragraphs: int | None = None, articles=None, name: str = "xquad-r") -> Collection:
     """The XQuAD-R collection (see the module docstring)."""
+    chosen = parse_articles(articles) if articles is not None else None
     if paragraphs is not None and (not isinstance(paragraphs, int) or isinstance(paragraphs, bool) or paragraphs < 1):
         raise DataError(f"paragraphs must be a positive integer, got {paragraphs!r}", field="paragraphs")
     if candidate not in CANDIDATE_MODES:
@@ -71,7 +116,12 @@ def load_collection(path, *, candidate: str = "sentence", langs: list[str] | Non
     report = LoadReport(source=str(path))
     queries, candidates = [], []
     for lang, file in language_files(path, langs):
-        for number, para in enumerate(read_squad(file)):
+        paras = list(read_squad(file))
+        if chosen is not None:
+            check_articles(chosen, paras, file)
+            report.note("paragraphs_left_out_by_articles", sum(p.article_index not in chosen for p in paras))
+            paras = [p for p in paras if p.article_index in chosen]
+        for number, para in enumerate(paras):
             if paragraphs is not None and number >= paragraphs:
                 report.note("paragraphs_left_out_by_option")
                 continue
@@ -96,4 +146,5 @@ def load_collection(path, *, candidate: str = "sentence", langs: list[str] | Non
     report.loaded = len(queries) + len(candidates)
     report.log()
     return Collection(name, queries, candidates, {"source": str(path), "candidate": candidate,
-                                                  "paragraphs": paragraphs, "load_report": report.to_dict()})
+                                                  "paragraphs": paragraphs, "articles": list(chosen) if chosen else None,
+                                                  "load_report": report.to_dict()})

@@ -49,34 +49,58 @@ def subprocess_runner(argv: list[str], log_path: Path) -> int:
         return subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
 
 
+ROLES = ("select", "confirm")
+ENTRY_KEYS = ("benchmark", "groups", "role", "options")
+
+
 @dataclass(frozen=True)
 class EvalSpec:
     """One benchmark to evaluate cells on: `[label=]benchmark:path`, on every group or on `groups`.
 
     In a sweep file an entry is that string, or a mapping {benchmark: "[label=]bench:path",
-    groups: [name, ...]} to spend an expensive benchmark on a few recipes only.
+    groups: [name, ...], role: select | confirm, options: {key: value}}: `groups` spends an
+    expensive benchmark on a few recipes only; `role` makes it the split the best recipe is
+    selected on, or the one it is confirmed on (default: reported only); `options` go to the
+    benchmark's loader (`mixlingual evaluate --data-option`, e.g. {articles: 0-11} for xquad-r).
     """
 
     label: str
     benchmark: str
-    path: str
+    path: str | None
     groups: tuple[str, ...] | None = None    # None: every group
+    role: str | None = None                  # None: reported only
+    options: dict = field(default_factory=dict)
+    args: tuple[str, ...] = ()               # extra `mixlingual evaluate` arguments of this benchmark
 
     def applies_to(self, cell: Cell) -> bool:
         return self.groups is None or cell.group in self.groups
+
+    def describe(self) -> str:
+        """'benchmark:path, key value, ...': what data the label stands for, for reports."""
+        text = f"{self.benchmark}:{self.path}" if self.path else self.benchmark
+        return ", ".join([text] + [f"{k} {v}" for k, v in self.options.items()] + list(self.args))
 
     @classmethod
     def from_entry(cls, entry) -> "EvalSpec":
         if isinstance(entry, str):
             return cls.parse(entry)
-        if not isinstance(entry, dict) or set(entry) - {"benchmark", "groups"} or "benchmark" not in entry:
+        if not isinstance(entry, dict) or set(entry) - set(ENTRY_KEYS) or "benchmark" not in entry:
             raise ConfigError(f"sweep eval entry {entry!r}: expected 'bench:path' or "
-                              "{benchmark: 'bench:path', groups: [...]}")
+                              "{benchmark: 'bench:path', groups: [...], role: select|confirm, options: {...}}")
+        name = entry["benchmark"]
         groups = entry.get("groups")
         if groups is not None and (not isinstance(groups, list) or not all(isinstance(g, str) for g in groups)):
-            raise ConfigError(f"sweep eval entry {entry['benchmark']!r}: groups must be a list of group names")
-        spec = cls.parse(str(entry["benchmark"]))
-        return cls(spec.label, spec.benchmark, spec.path, tuple(groups) if groups is not None else None)
+            raise ConfigError(f"sweep eval entry {name!r}: groups must be a list of group names")
+        role = entry.get("role")
+        if role is not None and role not in ROLES:
+            raise ConfigError(f"sweep eval entry {name!r}: role must be one of {', '.join(ROLES)} "
+                              f"(or left out: reported only), got {role!r}")
+        options = entry.get("options") or {}
+        if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+            raise ConfigError(f"sweep eval entry {name!r}: options must be a mapping of loader options")
+        spec = cls.parse(str(name))
+        return cls(spec.label, spec.benchmark, spec.path, tuple(groups) if groups is not None else None,
+                   role, dict(options))
 
     @classmethod
     def parse(cls, spec: str) -> "EvalSpec":
@@ -141,9 +165,12 @@ def find_model_dir(output_dir: Path) -> Path:
 
 def eval_command(plan: CellPlan, cell: Cell, spec: EvalSpec) -> list[str]:
     cell_dir = plan.cell_dir(cell)
+    data = ["--data", spec.path] if spec.path else []
+    for key, value in spec.options.items():
+        data += ["--data-option", f"{key}={format_override(value)}"]
     return [plan.python, "-m", "mixlingual", "evaluate", "--model", str(find_model_dir(cell_dir / "train")),
-            "--benchmark", spec.benchmark, "--data", spec.path,
-            "--out", str(cell_dir / "eval" / spec.label), *plan.eval_args]
+            "--benchmark", spec.benchmark, *data,
+            "--out", str(cell_dir / "eval" / spec.label), *spec.args, *plan.eval_args]
 
 
 @dataclass

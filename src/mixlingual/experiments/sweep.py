@@ -25,12 +25,13 @@ from mixlingual.experiments.aggregate import Group, compare_groups, summarize_gr
 from mixlingual.experiments.cells import (
     CellPlan, CommandRunner, EvalSpec, eval_command, is_complete, run_cell, subprocess_runner,
     train_command, write_atomic)
-from mixlingual.experiments.grid import Cell, expand_cells, parse_grid_spec, parse_value
+from mixlingual.experiments.grid import Cell, expand_cells, format_override, parse_grid_spec, parse_value
+from mixlingual.experiments.selection import check_roles, check_select_metric, default_mode, select_and_confirm
 from mixlingual.experiments.sweep_plots import plot_against_ratio, plot_pareto
-from mixlingual.experiments.sweep_report import render_report
+from mixlingual.experiments.sweep_report import render_report, render_selection
 
 SWEEP_KEYS = {"base_config", "seeds", "set", "grid", "recipes", "eval", "baseline", "x_key", "metric",
-              "cells_dir"}
+              "cells_dir", "select_metric", "select_mode"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,14 +97,16 @@ def build_plan(args: argparse.Namespace) -> tuple[CellPlan, list[Cell], dict]:
         if not eq:
             raise ConfigError(f"--set '{spec}' must look like key=value")
         common[key.strip()] = parse_value(value, key=key.strip())
-    evals = [EvalSpec.from_entry(s) for s in list(sweep.get("eval") or []) + args.eval]
-    if len({e.label for e in evals}) != len(evals):
-        raise ConfigError("two --eval entries share a label; name them 'label=bench:path'")
-    plan = CellPlan(base_config=Path(sweep["base_config"]), out_dir=args.out, evals=evals,
+    base_config = Path(sweep["base_config"])
+    if not base_config.exists():
+        raise ConfigError(f"base_config: {base_config} does not exist")
+    base_eval = base_eval_config(base_config, common)
+    evals = [EvalSpec.from_entry(s) for s in list(sweep.get("eval") or []) + args.eval] \
+        or default_evals(base_eval)
+    check_evals(evals)
+    plan = CellPlan(base_config=base_config, out_dir=args.out, evals=evals,
                     common_sets=common, seed_key=args.seed_key, eval_args=list(args.eval_arg),
                     cells_dir=getattr(args, "cells_dir", None) or (Path(sweep["cells_dir"]) if sweep.get("cells_dir") else None))
-    if not plan.base_config.exists():
-        raise ConfigError(f"base_config: {plan.base_config} does not exist")
     cells = expand_cells(grid, recipes=sweep.get("recipes"), seeds=seeds)
     names = {c.group for c in cells}
     for spec in evals:
@@ -112,15 +115,71 @@ def build_plan(args: argparse.Namespace) -> tuple[CellPlan, list[Cell], dict]:
             raise ConfigError(f"eval {spec.label}: groups {unknown} are not in this sweep; groups: {sorted(names)}")
     options = {"baseline": args.baseline or sweep.get("baseline"), "x_key": args.x_key or sweep.get("x_key"),
                "metric": args.metric if args.metric != "map" else sweep.get("metric", "map"),
-               "grid_keys": [k for k, _ in grid]}
+               "grid_keys": [k for k, _ in grid], **selection_options(sweep, base_eval)}
     return plan, cells, options
+
+
+def base_eval_config(base_config: Path, common: dict):
+    """The `eval` section of the base config with the sweep's common --set applied; None when it
+    does not load as a mixlingual config (a foreign train command under --no-validate)."""
+    from mixlingual.config import load_config
+
+    try:
+        return load_config(base_config, [f"{k}={format_override(v)}" for k, v in common.items()]).eval
+    except ConfigError:
+        return None
+
+
+def default_evals(base_eval) -> list[EvalSpec]:
+    """Without --eval or a sweep `eval:` list, every cell is evaluated on the base config's own
+    `eval.data` (its loader options and `eval.langs` included); with neither, refuse before any
+    training: a sweep without evaluations trains every cell and reports nothing."""
+    ref = base_eval.data if base_eval is not None else None
+    if ref is None or not ref.name:
+        raise ConfigError("nothing to evaluate the cells on: add --eval 'benchmark:path' (or an 'eval:' list "
+                          "in the sweep file), or set eval.data in the base config")
+    options = dict(ref.options)
+    args: list[str] = []
+    if "candidate" in options:
+        args += ["--candidate", str(options.pop("candidate"))]
+    langs = options.pop("langs", None) or base_eval.langs
+    if langs:
+        args += ["--langs", ",".join(langs)]
+    return [EvalSpec(ref.name, ref.name, ref.path, options=options, args=tuple(args))]
+
+
+def check_evals(evals: list[EvalSpec]) -> None:
+    """Unique labels, loader options the benchmark takes, and select / confirm on disjoint data."""
+    from mixlingual.evaluate_cli import check_data_options
+
+    if len({e.label for e in evals}) != len(evals):
+        raise ConfigError("two --eval entries share a label; name them 'label=bench:path'")
+    for spec in evals:
+        try:
+            check_data_options(spec.benchmark, spec.options)
+        except ConfigError as err:
+            raise ConfigError(f"eval {spec.label}: options: {err}") from err
+    check_roles(evals)
+
+
+def selection_options(sweep: dict, base_eval) -> dict:
+    """The metric the best recipe is selected by: the sweep's `select_metric` / `select_mode`, by
+    default the base config's `eval.metric` / `eval.mode` (what picks its best checkpoint)."""
+    metric = sweep.get("select_metric") or (base_eval.metric if base_eval is not None else "settings.multi.map")
+    if "select_mode" in sweep:
+        mode = sweep["select_mode"]
+    elif "select_metric" in sweep or base_eval is None:
+        mode = default_mode(metric)
+    else:
+        mode = base_eval.mode
+    check_select_metric(metric, mode)
+    return {"select_metric": metric, "select_mode": mode}
 
 
 def validate_cells(plan: CellPlan, cells: list[Cell]) -> None:
     """Resolve every distinct cell config now (no model work), so a bad key or value in a recipe
     or grid fails before hours of training; the error names the cell."""
     from mixlingual.config import load_config
-    from mixlingual.experiments.grid import format_override
 
     for cell in {c.group: c for c in cells}.values():
         sets = {**plan.common_sets, **cell.override_dict(), plan.seed_key: cell.seed}
@@ -168,7 +227,9 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
         fronts[label] = plot_pareto(summary, groups, label, plan.out_dir / "plots" / f"{label}-pareto.png")
         if fronts[label]:
             plots[label].append(f"plots/{label}-pareto.png")
-    result = {"groups": [{"name": g.name, "recipe": g.recipe, "overrides": g.overrides, "seeds": g.seeds,
+    selection = select_and_confirm(summary, names, plan.evals, metric=options["select_metric"],
+                                   mode=options["select_mode"])
+    result = {"selection": selection, "groups": [{"name": g.name, "recipe": g.recipe, "overrides": g.overrides, "seeds": g.seeds,
                           "cells": [str(d) for d in g.cell_dirs]} for g in groups],
               "metrics": summary, "comparisons": comparisons, "pareto": fronts, "failed": failed,
               "baseline": baseline, "baselines": baselines, "significance": {"test": "cluster-sign-flip+two-level-bootstrap", "metric": options["metric"],
@@ -179,7 +240,9 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
     write_atomic(plan.out_dir / "summary.json", json.dumps(result, indent=2, default=str))
     write_atomic(plan.out_dir / "report.md", render_report(
         summary, groups, labels, comparisons, baseline=baseline, metric=options["metric"],
-        n_resamples=options["n_resamples"], plots=plots, fronts=fronts, failed=failed, notes=notes))
+        n_resamples=options["n_resamples"], plots=plots, fronts=fronts, failed=failed, notes=notes,
+        preface=render_selection(selection, plan.evals, summary, comparisons),
+        roles={e.label: e.role for e in plan.evals if e.role}))
     return result
 
 

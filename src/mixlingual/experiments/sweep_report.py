@@ -33,8 +33,9 @@ def _fmt_effect(c: dict) -> str:
 def render_report(summary: dict, groups: list[Group], labels: list[str], comparisons: list[dict], *,
                   baseline: str, metric: str, n_resamples: int, plots: dict[str, list[str]],
                   fronts: dict[str, list[str]], failed: list[str], notes: list[str] = (),
-                  title: str = "Sweep report") -> str:
-    """The markdown report; `plots` maps label -> image paths relative to the report."""
+                  title: str = "Sweep report", preface: list[str] = (), roles: dict[str, str] | None = None) -> str:
+    """The markdown report; `plots` maps label -> image paths relative to the report; `preface`
+    (the selected recipe, `render_selection`) goes first; `roles` marks select / confirm sections."""
     lines = [f"# {title}", ""]
     lines.append(f"{len(groups)} groups x seeds; values are mean ± sample std over seeds (n given per "
                  f"group). p (clustered) = two-sided sign-flip test over parallel question groups "
@@ -48,10 +49,12 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
         lines += [f"- {f}" for f in failed] + [""]
     if notes:
         lines += [f"- {n}" for n in notes] + [""]
+    lines += list(preface)
     p_index = {(c["label"], c["setting"], c["group"]): c for c in comparisons
                if c["baseline"] == baseline and c["metric"] == metric}
     for label in labels:
-        lines += [f"## {label}", ""]
+        role = (roles or {}).get(label)
+        lines += [f"## {label}" + (f" ({role} split)" if role else ""), ""]
         shown = [g for g in groups if summary.get(g.name, {}).get(label)]   # groups evaluated on it
         header = ["group", "n"] + [name for _, name in TABLE_METRICS] + [f"p {s} (clustered)" for s in SETTINGS]
         lines.append("| " + " | ".join(header) + " |")
@@ -93,3 +96,62 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
         for image in plots.get(label, []):
             lines += [f"![{label}]({image})", ""]
     return "\n".join(lines) + "\n"
+
+
+def _effect(c: dict) -> str:
+    """A comparison's mean difference, with its interval when the comparison has one."""
+    text = f"{c.get('mean_diff', float('nan')):+.4g}"
+    if c.get("ci_low") is not None and c.get("ci_high") is not None:
+        text += f" [{c['ci_low']:+.4g}, {c['ci_high']:+.4g}]"
+    return text
+
+
+def _selection_table(selection: dict, summary: dict) -> list[str]:
+    """The selected group's numbers on every select and confirm split, and where it ranks."""
+    best, metric = selection["best"], selection["metric"]
+    columns = [(key, name) for key, name in TABLE_METRICS if key != metric]
+    header = ["split", "role", metric] + [name for _, name in columns] + ["rank among groups"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    several = " (on their mean)" if len(selection["selected_on"]) > 1 else ""
+    rows = [(label, "select", f"chosen: best of {len(selection['select_scores'])}{several}")
+            for label in selection["selected_on"]]
+    for label in selection["confirmed_on"]:
+        place = selection["confirm"][label]
+        rank = f"{place['rank']} of {place['n_groups']}" if place["rank"] else "not evaluated"
+        if place["rank"] and place["rank"] > 1:
+            rank += f" (best here: {place['best_on_this_split']})"
+        rows.append((label, "confirm", rank))
+    for label, role, rank in rows:
+        stats = summary.get(best, {}).get(label, {})
+        lines.append("| " + " | ".join([label, role, _fmt(stats.get(metric))]
+                                        + [_fmt(stats.get(key)) for key, _ in columns] + [rank]) + " |")
+    return lines + [""]
+
+
+def render_selection(selection: dict | None, evals, summary: dict, comparisons: list[dict]) -> list[str]:
+    """The report's header on the best recipe: which split selected it, which confirmed it, its
+    numbers on each, and its paired tests on the confirm split ([] when no benchmark has a role)."""
+    if not selection:
+        return []
+    described = {e.label: f"`{e.label}` ({e.describe()})" for e in evals}
+    best, metric = selection["best"], selection["metric"]
+    lines = ["## Selected recipe", ""]
+    if best is None:
+        return lines + [f"Nothing selected yet: no group has {metric} on every select split "
+                        f"({', '.join(selection['selected_on'])}).", ""]
+    confirmed = ", ".join(described[label] for label in selection["confirmed_on"])
+    lines += [f"**{best}**: selected on {', '.join(described[label] for label in selection['selected_on'])}, "
+              f"confirmed on {confirmed or 'nothing (no split has role: confirm)'}; by {metric} "
+              f"({'higher' if selection['mode'] == 'max' else 'lower'} is better, mean over seeds). The select "
+              "split chose the recipe, so its numbers there are optimistic; the confirm split played no part "
+              "in the choice.", ""]
+    lines += _selection_table(selection, summary)
+    tests = [c for c in comparisons if c["label"] in selection["confirmed_on"] and best in (c["group"], c["baseline"])]
+    if tests:
+        lines += [f"Paired tests of {best} on the confirm split (effect = group - vs; as in the split's "
+                  "own section below):", "",
+                  "| split | group | vs | setting | metric | effect | p | p_holm |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {c['label']} | {c['group']} | {c['baseline']} | {c['setting']} | {c['metric']} | "
+                  f"{_effect(c)} | {_fmt_p(c.get('p_value'))} | {_fmt_p(c.get('p_holm'))} |" for c in tests]
+        lines.append("")
+    return lines
