@@ -1,5 +1,7 @@
 """DDP on 2 CPU processes (gloo): the run equals one process with the same global batch.
 
+Also with `train.mini_batch` on the DDP side only (cached chunks, mixlingual.gradcache).
+
 With dropout off and fp32, 2 ranks x 4 pairs (passages gathered across ranks, gradients
 averaged) must give the weights of 1 process x 8 pairs: the sampler deals the same global batch,
 the loss sees the same 8 x (8 + hard negatives) score matrix, and the gradient is the same mean.
@@ -31,12 +33,20 @@ def _no_dropout_model(path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_process_ddp_matches_single_process_with_the_global_batch(tmp_path):
+@pytest.mark.parametrize("ddp_only, both", [
+    ([], []),
+    # cached chunks of 3 of each rank's 4 pairs (embeddings gathered across ranks for the loss,
+    # DDP's all-reduce once per step), with accumulation, frozen word embeddings and a learnable
+    # temperature (a loss parameter whose gradient rides on the last chunk)
+    (["train.mini_batch=3"], ["train.grad_accum=2", "model.freeze_word_embeddings=true",
+                              "loss.learnable_temperature=true"]),
+], ids=["one-graph", "mini-batch"])
+def test_two_process_ddp_matches_single_process_with_the_global_batch(tmp_path, ddp_only, both):
     _no_dropout_model(tmp_path / "tiny-model")
     steps = 4
     extra = ["data.hard_negatives=1", "sampling.kind=mixture", "sampling.ratios={X-X: 0.5, X-Y: 0.3, mixed: 0.2}",
-             "train.checkpoint_every=100"]
-    ddp_overrides = tiny_run_overrides(tmp_path, steps=steps, out="ddp", batch_size=4) + extra
+             "train.checkpoint_every=100"] + both
+    ddp_overrides = tiny_run_overrides(tmp_path, steps=steps, out="ddp", batch_size=4) + extra + ddp_only
     config = tmp_path / "ddp.yaml"
     save_config(load_config(None, ddp_overrides), config)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -65,3 +75,6 @@ def test_two_process_ddp_matches_single_process_with_the_global_batch(tmp_path):
     ddp_loss = [json.loads(x)["loss"] for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
     single_loss = [json.loads(x)["loss"] for x in (tmp_path / "single" / "metrics.jsonl").read_text().splitlines()]
     assert ddp_loss == pytest.approx(single_loss, rel=1e-4)
+    # checkpoints hold the bare module (no DDP "module." prefix): the same keys as one process
+    final = f"checkpoints/step-{steps:08d}/model.safetensors"
+    assert load_file(str(tmp_path / "ddp" / final)).keys() == load_file(str(tmp_path / "single" / final)).keys()

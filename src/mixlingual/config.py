@@ -92,6 +92,7 @@ class TrainConfig:
     task: str = "text"                            # a key of mixlingual.tasks.TASKS
     batch_size: int = 32                          # pairs per rank per micro-batch
     grad_accum: int = 1
+    mini_batch: int | None = None                 # GradCache chunk (pairs); None: one graph per batch
     max_steps: int | None = None                  # optimizer steps; else `epochs` passes
     epochs: int = 1
     precision: str = "bf16"                       # bf16 | fp32
@@ -242,6 +243,17 @@ def _at_least(key: str, value, low) -> None:
         raise ConfigError(f"{key}: must be >= {low}, got {value}")
 
 
+def _check_mini_batch(t: TrainConfig) -> None:
+    """`train.mini_batch` cuts each batch into chunks of that many pairs (see mixlingual.gradcache);
+    a chunk larger than the batch would be the batch itself, which is surely a typo."""
+    if t.mini_batch is None:
+        return
+    _at_least("train.mini_batch", t.mini_batch, 1)
+    if t.mini_batch > t.batch_size:
+        raise ConfigError(f"train.mini_batch: must be <= train.batch_size ({t.batch_size} pairs per rank), "
+                          f"got {t.mini_batch}")
+
+
 def validate(config: Config) -> None:
     """Checks that need no data. Each failure raises `ConfigError` naming the key."""
     s, t, o, e = config.sampling, config.train, config.optim, config.eval
@@ -277,6 +289,7 @@ def validate(config: Config) -> None:
                             ("model.max_length_query", config.model.max_length_query, 1),
                             ("model.max_length_passage", config.model.max_length_passage, 1)):
         _at_least(key, value, low)
+    _check_mini_batch(t)
     if not o.lr > 0:
         raise ConfigError(f"optim.lr: must be > 0, got {o.lr}")
     _at_least("optim.weight_decay", o.weight_decay, 0.0)

@@ -2,8 +2,10 @@
 
 Read top to bottom, `train()` does: validate the config and the data (before any model work),
 build the task's model, sampler, AdamW and warmup schedule, restore the latest checkpoint on
-`--resume`, then repeat [grad_accum micro-batches -> average gradients across ranks -> clip ->
-step -> log -> maybe evaluate -> maybe checkpoint] until max steps, the epochs, or early stopping.
+`--resume`, then repeat [grad_accum micro-batches (forward + backward through DDP, which averages
+gradients across ranks during the last one's backward; with `train.mini_batch` in cached chunks,
+see mixlingual.gradcache) -> clip -> step -> log -> maybe evaluate -> maybe checkpoint] until max
+steps, the epochs, or early stopping.
 There are no callbacks: everything that happens in a step is written in the loop.
 
 Outputs (OUT = output.dir)::
@@ -36,10 +38,11 @@ import yaml
 from mixlingual.checkpoint import latest_checkpoint, prune_checkpoints, resume_checkpoint, save_checkpoint
 from mixlingual.config import Config, load_config, save_config, validate_against_data
 from mixlingual.errors import ConfigError
+from mixlingual.gradcache import cached_forward_backward, supports_cache
 from mixlingual.tasks import make_task
 from mixlingual.train_log import MetricsLog, eval_record, write_atomic
-from mixlingual.train_setup import (Distributed, average_gradients, build_optimizer, build_scheduler,
-                                    build_sampler, init_distributed, total_steps)
+from mixlingual.train_setup import (Distributed, build_optimizer, build_sampler, build_scheduler, gradient_sync,
+                                    init_distributed, total_steps, wrap_for_training)
 
 
 @dataclass
@@ -119,6 +122,9 @@ def train(config: Config, resume: bool = False) -> dict:
     task = make_task(config)
     task.load_data()
     validate_against_data(config, task.items, dist.world_size)
+    if config.train.mini_batch and not supports_cache(task):
+        raise ConfigError(f"train.mini_batch: task '{config.train.task}' cannot embed a batch in cached chunks; "
+                          f"unset train.mini_batch")
     if dist.main:
         _warn_overlap(task, config)
     latest = latest_checkpoint(checkpoints)
@@ -143,6 +149,7 @@ def train(config: Config, resume: bool = False) -> dict:
         scheduler.load_state_dict(saved["scheduler"])
         sampler.load_state_dict(saved["sampler"])
         state = TrainerState(**saved["trainer"])
+    engine = wrap_for_training(module, dist)  # DDP over ranks; `module` stays the bare one for checkpoints
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out / "config.yaml")
@@ -191,15 +198,13 @@ def train(config: Config, resume: bool = False) -> dict:
     trainable = [p for p in module.parameters() if p.requires_grad]
     while state.step < steps and not state.stopped_early:
         loss_sum, kinds = 0.0, []
-        for _ in range(accum):
+        for micro in range(accum):
             batch = next(batches)
             state.count(batch)
             kinds.append(batch.kind)
             with torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss, info = task.loss(batch)
-            (loss / accum).backward()
+                loss, info = _forward_backward(task, batch, engine, config, dist, sync=micro == accum - 1)
             loss_sum += float(loss.detach()) / accum
-        average_gradients(module, dist.world_size)
         grad_norm = (torch.nn.utils.clip_grad_norm_(trainable, config.optim.max_grad_norm)
                      if config.optim.max_grad_norm else None)
         optimizer.step()
@@ -229,6 +234,20 @@ def train(config: Config, resume: bool = False) -> dict:
     progress.close()
     state.seconds += time.perf_counter() - started
     return _finish(task, module, config, dist, state, sampler, log, checkpoints, out)
+
+
+def _forward_backward(task, batch, engine, config: Config, dist: Distributed, sync: bool):
+    """Loss of one micro-batch and its gradient / grad_accum added to `.grad`: in one graph, or
+    with `train.mini_batch` in cached chunks (mixlingual.gradcache). Under DDP gradients are
+    averaged across ranks during the backward of the micro-batch with `sync` (the last one)."""
+    accum = config.train.grad_accum
+    if config.train.mini_batch:
+        return cached_forward_backward(task, batch, config.train.mini_batch, engine=engine, accum=accum,
+                                       sync=sync, device=dist.device)
+    with gradient_sync(engine, sync):
+        loss, info = engine(task.loss, batch)
+        (loss / accum).backward()
+    return loss, info
 
 
 def _finish(task, module, config: Config, dist: Distributed, state: TrainerState, sampler, log,

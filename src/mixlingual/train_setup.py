@@ -6,6 +6,7 @@ Kept apart from `train.py` so the loop itself reads top to bottom. Nothing here 
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -128,19 +129,50 @@ def build_scheduler(optimizer, config: Config, steps: int):
     return make(optimizer, warmup, steps)
 
 
-def average_gradients(module: nn.Module, world_size: int) -> None:
-    """Mean of every gradient across ranks, in one flat all-reduce (what DDP does, made explicit).
+class StepRunner(nn.Module):
+    """Runs a function of the training step as its forward, so DDP sees the whole step.
 
-    Called once per optimizer step, so gradient accumulation costs no extra communication.
-    All ranks run the same model code, so the set of parameters with a gradient is the same.
+    The task computes embeddings and the loss itself (`task.loss(batch)`); DDP only prepares its
+    gradient hooks for a backward that follows a forward through its wrapper, and (with
+    `find_unused_parameters`) looks for the parameters the step used in that forward's output.
+    Wrapping the task's module in this runner keeps the module itself - its state-dict keys,
+    checkpoints and optimizer - untouched: `runner.module` is the task's module.
     """
-    if world_size == 1:
-        return
-    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    flat = _flatten_dense_tensors(grads)
-    torch.distributed.all_reduce(flat)
-    flat /= world_size
-    for grad, synced in zip(grads, _unflatten_dense_tensors(flat, grads)):
-        grad.copy_(synced)
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, step, *args):
+        return step(*args)
+
+
+def wrap_for_training(module: nn.Module, dist: Distributed) -> nn.Module:
+    """The engine the loop runs steps through: `engine(fn, *args)` is `fn(*args)`, under DDP
+    with gradients averaged across ranks during the backward.
+
+    - `find_unused_parameters=True`: a task may leave parameters out of a step (the image tower
+      on image-text X-Y batches); parameters with requires_grad False (frozen word
+      embeddings) are not DDP's concern at all.
+    - `broadcast_buffers=False`: buffers here are constants (position ids) or deliberately
+      per-rank (momentum queues, batch-norm statistics), as before DDP was used.
+    - Averaging is what the loss needs: each rank's gradient holds, through the loss's gathered
+      passages, every rank's loss; the mean over ranks is the gradient of the global-batch mean.
+    DDP also broadcasts rank 0's parameters at construction, so every rank starts identical.
+    """
+    runner = StepRunner(module)
+    if dist.world_size == 1:
+        return runner
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [dist.device.index] if dist.device.type == "cuda" else None
+    return DistributedDataParallel(runner, device_ids=device_ids, broadcast_buffers=False,
+                                   find_unused_parameters=True)
+
+
+def gradient_sync(engine: nn.Module, sync: bool):
+    """A context for one forward + backward: DDP all-reduces gradients only when `sync`
+    (the last micro-batch, or last cached chunk, of an optimizer step); no-op without DDP."""
+    if sync or not hasattr(engine, "no_sync"):
+        return nullcontext()
+    return engine.no_sync()

@@ -14,6 +14,10 @@ A task is a small object with this interface (see `TextRetrievalTask` for the re
     task.evaluate() -> dict | None            # metrics.json-style dict, or None without eval data
     task.save_model(path)                     # the final model in its serving layout
 
+Optional, for `train.mini_batch` (cached chunks, see `mixlingual.gradcache`): `split_batch(batch,
+size) -> (context, chunks)`, `embed(chunk) -> tuple of tensors`, `loss_from_embeddings(embeddings,
+context) -> (loss, dict)` (what `loss(batch)` computes, from embeddings) and `loss_parameters()`.
+
 The loop owns everything else (sampler, optimizer, precision, accumulation, DDP gradient
 averaging, logging, evaluation schedule, checkpoints), so a new modality (image-text) adds one
 class here and one line in `TASKS`, selected by the config key `train.task`.

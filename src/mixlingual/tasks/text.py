@@ -11,6 +11,8 @@ the sampler could not keep out of the batch).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -25,6 +27,26 @@ def passage_text_ids(texts: list[str], device: torch.device) -> torch.Tensor:
     from mixlingual.data.overlap import text_id
 
     return torch.tensor([text_id(text) for text in texts], dtype=torch.int64, device=device)
+
+
+@dataclass
+class BatchTexts:
+    """The texts of a batch (or of a chunk of it): one query, one positive and a list of hard
+    negatives per pair. Negatives follow their pair, so chunks concatenated in order give the
+    whole batch's passage matrix back (positives first, then every negative in pair order)."""
+
+    queries: list[str]
+    passages: list[str]
+    negatives: list[list[str]]
+
+    @property
+    def flat_negatives(self) -> list[str]:
+        return [text for texts in self.negatives for text in texts]
+
+    def chunks(self, size: int) -> list["BatchTexts"]:
+        """Consecutive chunks of `size` pairs (the last one may be shorter)."""
+        return [BatchTexts(self.queries[i:i + size], self.passages[i:i + size], self.negatives[i:i + size])
+                for i in range(0, len(self.queries), size)]
 
 
 class TextRetrievalTask:
@@ -107,20 +129,45 @@ class TextRetrievalTask:
         return module
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict]:
+        texts = self.batch_texts(batch)
+        return self.loss_from_embeddings(self.embed(texts), texts)
+
+    # ----- the pieces of `loss`, also used chunk-wise by train.mini_batch (mixlingual.gradcache) --
+    def batch_texts(self, batch: Batch) -> BatchTexts:
+        """The query, positive and (up to data.hard_negatives) negative texts of a batch's pairs."""
         items = batch.items or [self.items[pair.item_index] for pair in batch.pairs]
-        queries = [item.queries[pair.query_lang] for item, pair in zip(items, batch.pairs)]
-        passages = [item.positives[pair.passage_lang] for item, pair in zip(items, batch.pairs)]
         k = self.config.data.hard_negatives
-        negatives = [text for item, pair in zip(items, batch.pairs)
-                     for text in item.negatives.get(pair.passage_lang, [])[:k]] if k else []
+        return BatchTexts(
+            queries=[item.queries[pair.query_lang] for item, pair in zip(items, batch.pairs)],
+            passages=[item.positives[pair.passage_lang] for item, pair in zip(items, batch.pairs)],
+            negatives=[list(item.negatives.get(pair.passage_lang, [])[:k]) if k else []
+                       for item, pair in zip(items, batch.pairs)])
+
+    def split_batch(self, batch: Batch, size: int) -> tuple[BatchTexts, list[BatchTexts]]:
+        """The batch's texts and their chunks of `size` pairs (each pair with its negatives)."""
+        texts = self.batch_texts(batch)
+        return texts, texts.chunks(size)
+
+    def embed(self, texts: BatchTexts) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(queries, positives, hard negatives) embeddings; with grad unless called under no_grad."""
+        passages, negatives = texts.passages, texts.flat_negatives
         if self.encoder.unpad:   # one packed forward for both sides
-            q, p = self.encoder.embed_groups([(queries, "query"), (passages + negatives, "passage")])
+            q, p = self.encoder.embed_groups([(texts.queries, "query"), (passages + negatives, "passage")])
         else:
-            q = self._embed(queries, "query")
+            q = self._embed(texts.queries, "query")
             p = self._embed(passages + negatives, "passage")
-        text_ids = passage_text_ids(passages + negatives, q.device)
-        loss = self.criterion(q, p[: len(passages)], p[len(passages):], passage_text_ids=text_ids)
-        return loss, {"hard_negatives": len(negatives), "temperature": self.criterion.temperature}
+        return q, p[: len(passages)], p[len(passages):]
+
+    def loss_from_embeddings(self, embeddings: tuple[torch.Tensor, ...], texts: BatchTexts) -> tuple[torch.Tensor, dict]:
+        """InfoNCE of the whole batch from its (queries, positives, negatives) embeddings."""
+        q, p, n = embeddings
+        text_ids = passage_text_ids(texts.passages + texts.flat_negatives, q.device)
+        loss = self.criterion(q, p, n, passage_text_ids=text_ids)
+        return loss, {"hard_negatives": len(texts.flat_negatives), "temperature": self.criterion.temperature}
+
+    def loss_parameters(self) -> list[nn.Parameter]:
+        """Parameters the loss itself owns (a learnable temperature): gradcache hands their gradient on."""
+        return [p for p in self.criterion.parameters() if p.requires_grad]
 
     def _embed(self, texts: list[str], kind: str) -> torch.Tensor:
         """`encoder.embed`, optionally in `model.length_buckets` length-sorted chunks (padded
