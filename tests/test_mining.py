@@ -112,13 +112,7 @@ def test_exact_counts_on_the_fixture():
     # de pool: 5 distinct texts (a's positive and b's duplicate are one); es pool: 2
     assert report.candidates == {"de": 5, "es": 2}
     assert report.items == 7 and report.pairs == 8   # 6 de lists + a/es + f/es
-    a_de = [t for t in (out[0].negatives["de"])]
-    assert len(a_de) == 2
-    # walking a's German list: positive (equal_text), paraphrase (same_group), Lyon (above margin)
-    # walking a2's list (its query is random, so only the group rules are pinned):
-    for item in out:
-        for lang, negatives in item.negatives.items():
-            assert len(negatives) <= 2
+    assert all(len(negatives) <= 2 for item in out for negatives in item.negatives.values())
     total = sum(len(v) for item in out for v in item.negatives.values())
     assert report.mined == total and report.existing_kept == 0
     assert sum(report.rejected.values()) == sum(
@@ -130,7 +124,8 @@ def test_exact_counts_on_the_fixture():
 
 def test_counts_per_rule_for_one_list():
     items, encoder = _fixture()
-    _, report = mine_negatives(encoder, items[:1] + items[1:], MineOptions(k=2, depth=6, margin=0.95))
+    # only item a has queries: its de list walks positive (equal_text), paraphrase (same_group),
+    # Lyon (above_margin), then mines Berlin and the Rhine; its es list walks its positive, mines Madrid
     only_a = [items[0]] + [ParallelItem(i.id, queries={}, positives=i.positives, group=i.group) for i in items[1:]]
     _, report = mine_negatives(encoder, only_a, MineOptions(k=2, depth=6, margin=0.95))
     assert report.pairs == 2   # items without a query have nothing to mine for
@@ -309,3 +304,67 @@ def test_cli_reads_canonical_jsonl_and_reports_bad_lines(tmp_path, tiny_dir, cap
     assert main(["mine", "--model", tiny_dir, "--data", str(src), "--out", str(out), "--k", "9",
                  "--depth", "3"]) == 2
     assert "mining depth" in capsys.readouterr().err
+
+
+# ----- re-mining during training -----------------------------------------------------------
+class _Crash(RuntimeError):
+    pass
+
+
+def _remine_config(tmp_path, out, *extra):
+    from helpers_train import tiny_run_overrides
+
+    from mixlingual.config import load_config
+
+    return load_config(None, tiny_run_overrides(tmp_path, steps=6, out=out) + [
+        "data.hard_negatives=1", "data.remine_every=2", "data.mining={k: 2, depth: 8, margin: null, merge: mined-first}",
+        "train.checkpoint_every=2", *extra])
+
+
+def test_remining_during_training_resumes_exactly(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from mixlingual.tasks.text import TextRetrievalTask
+    from mixlingual.train import train
+
+    torch.set_num_threads(1)
+    train(_remine_config(tmp_path, "straight"))
+    mined = sorted(p.name for p in (tmp_path / "straight" / "mined").glob("*.jsonl"))
+    assert mined == ["step-00000002.jsonl", "step-00000004.jsonl"]   # not after the last step
+    at4 = read_parallel(tmp_path / "straight" / "mined" / "step-00000004.jsonl")
+    at2 = read_parallel(tmp_path / "straight" / "mined" / "step-00000002.jsonl")
+    assert [i.negatives for i in at2] != [i.negatives for i in at4]  # the model moved: other negatives
+    report = json.loads((tmp_path / "straight" / "mined" / "step-00000004.jsonl.report.json").read_text())
+    assert report["step"] == 4 and report["mined"] > 0
+    state = json.loads((tmp_path / "straight" / "checkpoints" / "step-00000004" / "state.json").read_text())
+    assert state["trainer"]["mined"].endswith("step-00000004.jsonl")
+
+    original, calls = TextRetrievalTask.loss, {"n": 0}
+
+    def crashing(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 6:   # step 6: the last checkpoint is step 4, taken after its re-mining
+            raise _Crash()
+        return original(self, batch)
+
+    monkeypatch.setattr(TextRetrievalTask, "loss", crashing)
+    with pytest.raises(_Crash):
+        train(_remine_config(tmp_path, "resumed"))
+    monkeypatch.setattr(TextRetrievalTask, "loss", original)
+    train(_remine_config(tmp_path, "resumed"), resume=True)
+    a = load_file(str(tmp_path / "straight" / "model" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "model" / "model.safetensors"))
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["data.mining={k: 0}"], "data.mining.k: must be"),
+    (["data.mining={kk: 3}"], "unknown config key 'data.mining.kk'"),
+    (["data.mining={margin: -1}"], "data.mining.margin"),
+    (["data.hard_negatives=0"], "data.remine_every: mined negatives are only used with data.hard_negatives"),
+    (["data.remine_every=-1"], "data.remine_every: must be >= 0"),
+])
+def test_remine_config_errors_name_the_key(tmp_path, extra, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        _remine_config(tmp_path, "bad", *extra)

@@ -40,6 +40,7 @@ import dataclasses
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -245,3 +246,72 @@ def mine_negatives(encoder, items: list[ParallelItem], options: MineOptions | No
                                        positives=dict(item.positives), meta=dict(item.meta)))
     report.seconds = round(time.perf_counter() - started, 3)
     return out, report
+
+
+# ----- re-mining during training (ANCE-style) -----------------------------------------------
+def check_remine_config(config) -> None:
+    """`data.remine_every` / `data.mining` checks that need no data (called by `config.validate`)."""
+    data = config.data
+    if data.remine_every < 0:
+        raise ConfigError(f"data.remine_every: must be >= 0, got {data.remine_every}")
+    known = [f.name for f in dataclasses.fields(MineOptions) if f.name not in ("cache_dir", "show_progress")]
+    for key in data.mining:
+        if key not in known:
+            raise ConfigError(f"unknown config key 'data.mining.{key}'; known: {', '.join(known)}")
+    try:
+        MineOptions(**data.mining).check()
+    except ConfigError as err:
+        raise ConfigError(f"data.{str(err).replace('mining ', 'mining.', 1)}") from None
+    if data.remine_every:
+        if data.hard_negatives < 1:
+            raise ConfigError("data.remine_every: mined negatives are only used with data.hard_negatives >= 1")
+        if data.stream:
+            raise ConfigError("data.remine_every: re-mining needs the items in memory; set data.stream=false")
+        if config.train.task != "text":
+            raise ConfigError(f"data.remine_every: only the text task mines negatives, not '{config.train.task}'")
+
+
+class Remining:
+    """Every `data.remine_every` steps, mine the training items again with the model being trained.
+
+    Always from the items as loaded (their own negatives merged per `data.mining.merge`), never
+    from an earlier mining. The result replaces the task's items in place (the sampler keeps its
+    list; it does not look at negatives) and is written to OUT/mined/step-XXXXXXXX.jsonl (atomic,
+    rank 0; every rank mines the same items from the same weights). The loop keeps that path in
+    its checkpointed state, so `--resume` reloads the very negatives the run was using.
+    """
+
+    def __init__(self, config, task, out_dir, main: bool = True):
+        self.every = config.data.remine_every
+        self.options = MineOptions(**config.data.mining)
+        self.task, self.main = task, main
+        self.folder = Path(out_dir) / "mined"
+        self.base = list(task.items)
+
+    def due(self, step: int, total_steps: int) -> bool:
+        return bool(self.every) and step % self.every == 0 and step < total_steps
+
+    def run(self, step: int) -> str:
+        """Mine with the current model; swap the items; return the file that holds them."""
+        from mixlingual.data.jsonl import write_parallel
+        from mixlingual.eval_outputs import write_json_atomic
+
+        items, report = mine_negatives(self.task.encoder, self.base, self.options)
+        self.task.items[:] = items
+        path = self.folder / f"step-{step:08d}.jsonl"
+        if self.main:
+            write_parallel(items, path)
+            write_json_atomic(Path(f"{path}.report.json"), {"step": step, **report.to_dict()})
+            print(f"step {step}: re-mined negatives: {report.summary()}", flush=True)
+        return str(path)
+
+    def restore(self, path: str | None) -> None:
+        """On resume: put back the items of the last mining before the checkpoint (None: the loaded ones)."""
+        from mixlingual.data.jsonl import read_parallel
+
+        if path is None:
+            return
+        items = read_parallel(path)
+        if [i.id for i in items] != [i.id for i in self.base]:
+            raise ConfigError(f"cannot resume: {path} does not hold the training items of this run")
+        self.task.items[:] = items

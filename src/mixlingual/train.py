@@ -36,6 +36,7 @@ import yaml
 from mixlingual.checkpoint import latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
 from mixlingual.config import Config, load_config, save_config, validate_against_data
 from mixlingual.errors import ConfigError
+from mixlingual.mining import Remining
 from mixlingual.tasks import make_task
 from mixlingual.train_log import MetricsLog, eval_record, write_atomic
 from mixlingual.train_setup import (Distributed, average_gradients, build_optimizer, build_scheduler,
@@ -55,6 +56,7 @@ class TrainerState:
     kinds: dict = field(default_factory=dict)
     languages: dict = field(default_factory=dict)
     pairs: dict = field(default_factory=dict)
+    mined: str | None = None  # file of the items' current mined negatives (data.remine_every)
 
     def count(self, batch) -> None:
         """Count a batch's kind, its X-X language and its (query -> passage) language pairs."""
@@ -141,6 +143,9 @@ def train(config: Config, resume: bool = False) -> dict:
         scheduler.load_state_dict(saved["scheduler"])
         sampler.load_state_dict(saved["sampler"])
         state = TrainerState(**saved["trainer"])
+    remining = Remining(config, task, out, dist.main) if config.data.remine_every else None
+    if remining:
+        remining.restore(state.mined)
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out / "config.yaml")
@@ -204,6 +209,8 @@ def train(config: Config, resume: bool = False) -> dict:
         optimizer.zero_grad(set_to_none=True)
         state.step += 1
         progress.update(1)
+        if remining and remining.due(state.step, steps):
+            state.mined = remining.run(state.step)
         if state.step % config.train.log_every == 0 or state.step == steps:
             if dist.world_size > 1:
                 total = torch.tensor([loss_sum], device=dist.device)
