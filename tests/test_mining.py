@@ -148,6 +148,15 @@ def test_margin_filter():
     assert _by_id(low)["a"].negatives["de"] == ["Der Rhein ist lang."]
 
 
+def test_faiss_search_mines_the_same_negatives():
+    pytest.importorskip("faiss")
+    items, encoder = _fixture()
+    exact, report_exact = mine_negatives(encoder, items, MineOptions(k=2, depth=6))
+    flat, report_flat = mine_negatives(encoder, items, MineOptions(k=2, depth=6, search="faiss"))
+    assert [i.negatives for i in flat] == [i.negatives for i in exact]
+    assert report_flat.rejected == report_exact.rejected
+
+
 def test_invariants_on_random_groups():
     """Groups of 1-3 items whose passages are near each other (translations): the nearest
     neighbours of every query are its own group's passages and duplicates of its positive."""
