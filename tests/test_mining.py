@@ -326,7 +326,8 @@ def _remine_config(tmp_path, out, *extra):
     from mixlingual.config import load_config
 
     return load_config(None, tiny_run_overrides(tmp_path, steps=6, out=out) + [
-        "data.hard_negatives=1", "data.remine_every=2", "data.mining={k: 2, depth: 8, margin: null, merge: mined-first}",
+        "data.hard_negatives=1", "data.remine_every=2",
+        "data.mining={k: 2, depth: 8, margin: null, merge: mined-first}",
         "train.checkpoint_every=2", *extra])
 
 
