@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backbone": ("mixlingual.backbones.cli", "materialize and describe a backbone (optionally save it)"),
     "encode": ("mixlingual.encode_cli", "embed a text file with a model, writing .npy + JSON sidecar"),
     "data": ("mixlingual.data.cli", "list, inspect, convert and overlap-check datasets"),
+    "mine": ("mixlingual.mine_cli", "mine hard negatives for training items (never a translation of the positive)"),
     "train": ("mixlingual.train", "train a bi-encoder from a YAML config (hybrid batches)"),
     "evaluate": ("mixlingual.evaluate_cli", "evaluate a model: mono / cross / multi retrieval, bitext"),
     "report": ("mixlingual.report", "put several evaluations side by side (tables + plots)"),

@@ -54,6 +54,8 @@ class DataConfig:
     max_items: int | None = None                  # keep the first N items (quick runs)
     stream: bool = False                          # read items as a stream (data too big for memory)
     buffer_size: int = 10000                      # streaming: items held in memory at once
+    remine_every: int = 0                         # re-mine hard negatives every K steps (0: never)
+    mining: dict = field(default_factory=dict)    # mixlingual.mining.MineOptions: k, depth, margin, ...
 
 
 @dataclass
@@ -308,6 +310,9 @@ def validate(config: Config) -> None:
         raise ConfigError(f"eval.metric: expected a metrics.json path such as settings.multi.map, got '{e.metric}'")
     if config.data.train.name is None:
         raise ConfigError("data.train.name: a training dataset is required (e.g. mlqa, demo, jsonl)")
+    from mixlingual.mining import check_remine_config
+
+    check_remine_config(config)
 
 
 def validate_against_data(config: Config, items, world_size: int = 1) -> None:

@@ -39,6 +39,7 @@ from mixlingual.checkpoint import latest_checkpoint, prune_checkpoints, resume_c
 from mixlingual.config import Config, load_config, save_config, validate_against_data
 from mixlingual.errors import ConfigError
 from mixlingual.gradcache import cached_forward_backward, supports_cache
+from mixlingual.mining import Remining
 from mixlingual.tasks import make_task
 from mixlingual.train_log import MetricsLog, eval_record, write_atomic
 from mixlingual.train_setup import (Distributed, build_optimizer, build_sampler, build_scheduler, gradient_sync,
@@ -58,6 +59,7 @@ class TrainerState:
     kinds: dict = field(default_factory=dict)
     languages: dict = field(default_factory=dict)
     pairs: dict = field(default_factory=dict)
+    mined: str | None = None  # file of the items' current mined negatives (data.remine_every)
 
     def count(self, batch) -> None:
         """Count a batch's kind, its X-X language and its (query -> passage) language pairs."""
@@ -150,6 +152,9 @@ def train(config: Config, resume: bool = False) -> dict:
         sampler.load_state_dict(saved["sampler"])
         state = TrainerState(**saved["trainer"])
     engine = wrap_for_training(module, dist)  # DDP over ranks; `module` stays the bare one for checkpoints
+    remining = Remining(config, task, out, dist.main) if config.data.remine_every else None
+    if remining:
+        remining.restore(state.mined)
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out / "config.yaml")
@@ -212,6 +217,8 @@ def train(config: Config, resume: bool = False) -> dict:
         optimizer.zero_grad(set_to_none=True)
         state.step += 1
         progress.update(1)
+        if remining and remining.due(state.step, steps):
+            state.mined = remining.run(state.step)
         if state.step % config.train.log_every == 0 or state.step == steps:
             if dist.world_size > 1:
                 total = torch.tensor([loss_sum], device=dist.device)
