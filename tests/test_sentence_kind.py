@@ -6,6 +6,9 @@ after token 64 got the same vector. The fixture here is two sentences that share
 tokens (one tiny-vocabulary word = one token) and differ only after that.
 """
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -23,9 +26,13 @@ LONG_B = f"{SHARED_HEAD} tokyo japan last"
 
 
 @pytest.fixture(scope="module")
-def encoder(tmp_path_factory):
-    folder = make_tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model", max_length=128)
-    return BiEncoder.from_pretrained(folder, precision="fp32")
+def tiny_folder(tmp_path_factory):
+    return make_tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model", max_length=128)
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_folder):
+    return BiEncoder.from_pretrained(tiny_folder, precision="fp32")
 
 
 def _same(vectors: np.ndarray) -> bool:
@@ -79,3 +86,16 @@ def test_sentence_transformers_adapter_encodes_sentences_whole(tmp_path):
     assert _same(adapter.encode([LONG_A, LONG_B], kind="query"))
     assert not _same(adapter.encode([LONG_A, LONG_B], kind="sentence"))
     assert _same(adapter.encode([LONG_A, LONG_B], kind="query"))    # the query length is back
+
+
+def test_encode_cli_writes_whole_sentences(tiny_folder, tmp_path):
+    from mixlingual.cli import main
+
+    source = tmp_path / "texts.txt"
+    source.write_text(f"{LONG_A}\n{LONG_B}\n", encoding="utf-8")
+    out = tmp_path / "vectors.npy"
+    assert main(["encode", "--model", tiny_folder, "--kind", "sentence", "--input", str(source),
+                 "--out", str(out), "--fp32"]) == 0
+    assert not _same(np.load(out))
+    sidecar = json.loads(Path(f"{out}.json").read_text())
+    assert sidecar["kind"] == "sentence" and sidecar["prefix"] == "query: " and sidecar["max_length"] == 128
