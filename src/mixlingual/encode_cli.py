@@ -22,8 +22,9 @@ from mixlingual.errors import DataError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
                         help="embedded:multilingual-e5-small, a model folder or a HF id")
-    parser.add_argument("--kind", required=True, choices=("query", "passage"),
-                        help="which prefix and max length to use")
+    parser.add_argument("--kind", required=True, choices=("query", "passage", "sentence"),
+                        help="which prefix and max length to use (sentence: the query prefix at the "
+                        "model's full length, for symmetric tasks such as bitext)")
     parser.add_argument("--input", required=True, help="text file (one per line) or JSONL")
     parser.add_argument("--out", required=True, help="output .npy (float32, one row per text)")
     parser.add_argument("--format", choices=("auto", "lines", "jsonl"), default="auto",
@@ -93,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     sidecar = {
         "model": encoder.name, "fingerprint": encoder.fingerprint(), "kind": args.kind,
-        "prefix": getattr(encoder.config, f"{args.kind}_prefix"),
-        "max_length": getattr(encoder.config, f"max_length_{args.kind}"),
+        "prefix": encoder.prefix(args.kind), "max_length": encoder.max_length(args.kind),
         "long_input": encoder.config.long_input, "precision": encoder.config.precision,
         "normalized": encoder.config.normalize, "dtype": str(vectors.dtype),
         "count": int(vectors.shape[0]), "dim": int(vectors.shape[1]), "input": args.input,

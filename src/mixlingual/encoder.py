@@ -6,7 +6,13 @@ does), pooling (mean / cls), L2 normalization, length-sorted batching and precis
 
     enc = BiEncoder.from_pretrained("embedded:multilingual-e5-small")
     Q = enc.encode_queries(["how tall is the eiffel tower"])      # float32 (1, 384)
+    S = enc.encode(sentences, kind="sentence")     # symmetric tasks: query prefix, whole sentence
     loss = ...(enc.embed(texts, "passage"))                          # with grad, for training
+
+Kinds: "query" and "passage" use their prefix and max length; "sentence" is for symmetric
+sentence tasks (bitext, probes): the query prefix, as E5 asks for symmetric use, but the model's
+full length, because a sentence compared with its translation must not be cut at the short query
+length (FLORES sentences in Tibetan or Yoruba often exceed 64 tokens).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from mixlingual.backbones import Backbone, load_backbone, model_max_length
 from mixlingual.backbones.st_layout import read_settings, replace_folder, write_st_files
 from mixlingual.errors import ConfigError, MixlingualError, ModelError
 
-KINDS = ("query", "passage")
+KINDS = ("query", "passage", "sentence")
 _PROGRESS_MIN_TEXTS = 1000  # show a progress bar by default from this many texts on
 
 
@@ -132,17 +138,27 @@ class BiEncoder(torch.nn.Module):
         return next(self.model.parameters()).device
 
     # ---------------------------------------------------------------- tokenization
+    def prefix(self, kind: str) -> str:
+        """The text put before each input of `kind` (a sentence takes the query prefix)."""
+        _check_kind(kind)
+        return self.config.passage_prefix if kind == "passage" else self.config.query_prefix
+
+    def max_length(self, kind: str) -> int:
+        """Token budget (specials included) of one input or window of `kind`; a sentence gets the
+        model's whole length, not the query length, so symmetric tasks see it uncut."""
+        _check_kind(kind)
+        if kind == "sentence":
+            return self.max_model_length
+        return getattr(self.config, f"max_length_{kind}")
+
     def _windows(self, texts: list[str], kind: str) -> tuple[list[list[int]], list[int]]:
         """Token id sequences to run, and for each the index of the text it belongs to.
 
         In truncate mode each text gives one sequence; in window mode a long text gives several
         windows of up to max_length - specials content tokens, each wrapped in the special tokens.
         """
-        if kind not in KINDS:
-            raise MixlingualError(f"kind must be one of {KINDS}, got {kind!r}")
+        prefix, max_length = self.prefix(kind), self.max_length(kind)
         _check_texts(texts)
-        prefix = self.config.query_prefix if kind == "query" else self.config.passage_prefix
-        max_length = getattr(self.config, f"max_length_{kind}")
         room = max_length - len(self._head) - len(self._tail)
         content = self.tokenizer([prefix + t for t in texts], add_special_tokens=False,
                                  verbose=False)["input_ids"]
@@ -299,6 +315,11 @@ def _check_overrides(overrides: dict) -> None:
     if unknown:
         raise ConfigError(f"unknown encoder setting(s) {sorted(unknown)}; expected fields of "
                           f"EncoderConfig")
+
+
+def _check_kind(kind) -> None:
+    if kind not in KINDS:
+        raise MixlingualError(f"kind must be one of {KINDS}, got {kind!r}")
 
 
 def _check_texts(texts) -> None:

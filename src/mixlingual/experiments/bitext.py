@@ -44,7 +44,7 @@ class BitextOptions:
 
     pivot: str = "eng"                 # any code the language table maps to the pivot's row
     langs: list[str] | None = None     # languages to evaluate (collection codes); None = all
-    kind: str = "query"                # encoder side for every sentence (E5: "query: " for symmetric tasks)
+    kind: str = "sentence"             # query prefix (E5 for symmetric tasks), whole sentence, not cut at 64
     batch_size: int = 64
     pool_sentences: int = 100          # sentences in the multilingual pool; 0 = no pool setting
     pool_langs: int | None = None      # languages in the pool (sampled, pivot kept); None = all

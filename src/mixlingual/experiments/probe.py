@@ -40,7 +40,7 @@ class ProbeConfig:
     max_iter: int = 2000
     seed: int = 0
     batch_size: int = 64
-    kind: str = "query"            # encoder side (E5: "query: " for symmetric / classification use)
+    kind: str = "sentence"         # query prefix (E5 for classification), whole text, not cut at 64
     trained_langs: list[str] = field(default_factory=list)
     pretraining: str = "xlmr"
     cache_dir: str | None = None   # on-disk embedding cache (shared with bitext runs of the same model)

@@ -16,7 +16,7 @@ import numpy as np
 
 from mixlingual.errors import ModelError
 
-KINDS = ("query", "passage")
+KINDS = ("query", "passage", "sentence")
 
 
 class LaserAdapter:
