@@ -54,33 +54,40 @@ def load_texts(count: int, data_dir: Path) -> tuple[list[str], str]:
     return texts, "generated"
 
 
-def best_time(run, repeats: int) -> float:
+def best_time(run, repeats: int, clock=time.perf_counter) -> float:
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         run()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times)
 
 
-def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5, clock=time.perf_counter) -> float:
+    """GFLOP/s of one (size x size) @ (size x size) matmul in `dtype`: the machine's ceiling
+    (bench/train.py passes `time.process_time`, as it clocks training steps by CPU time)."""
     a = torch.randn(size, size).to(dtype)
     b = torch.randn(size, size).to(dtype)
     torch.matmul(a, b)  # warm-up
-    seconds = best_time(lambda: torch.matmul(a, b), repeats)
+    seconds = best_time(lambda: torch.matmul(a, b), repeats, clock)
     return 2 * size**3 / seconds / 1e9
+
+
+def forward_flops(model, lengths) -> float:
+    """Useful FLOPs of one forward over sequences of these token counts (no padding): 2 x
+    non-embedding params per token + attention's 4 x L^2 x hidden per layer."""
+    config = model.config
+    embedding_params = sum(p.numel() for n, p in model.named_parameters() if n.startswith("embeddings."))
+    matmul_params = sum(p.numel() for p in model.parameters()) - embedding_params
+    lengths = np.asarray(lengths, dtype=np.float64)
+    attention = 4 * (lengths**2).sum() * config.hidden_size * config.num_hidden_layers
+    return float(2 * matmul_params * lengths.sum() + attention)
 
 
 def encode_flops(encoder, texts: list[str]) -> float:
     """Useful FLOPs of one passage encode (real tokens only)."""
     sequences, _ = encoder._windows(texts, "passage")
-    config = encoder.model.config
-    embedding_params = sum(p.numel() for n, p in encoder.model.named_parameters()
-                           if n.startswith("embeddings."))
-    matmul_params = sum(p.numel() for p in encoder.model.parameters()) - embedding_params
-    lengths = np.array([len(s) for s in sequences], dtype=np.float64)
-    attention = 4 * (lengths**2).sum() * config.hidden_size * config.num_hidden_layers
-    return float(2 * matmul_params * lengths.sum() + attention)
+    return forward_flops(encoder.model, [len(s) for s in sequences])
 
 
 def main(argv=None) -> int:

@@ -176,3 +176,15 @@ def test_bucket_attention_with_dropout_draws_a_mask_per_call_and_keeps_the_expec
     draws = torch.stack([bucket_attention(q, k, v, mask, 0.3, None) for _ in range(3000)])
     assert not torch.equal(draws[0], draws[1])
     torch.testing.assert_close(draws.mean(0), exact, atol=0.06, rtol=0.05)
+
+
+def test_bucket_plan_covers_every_text_in_order_and_cuts_at_length_jumps():
+    from mixlingual.unpadded import plan_buckets
+
+    lengths = [5] * 10 + [200, 210, 250, 256]
+    plan = plan_buckets(lengths, most=16)
+    assert [i for first, end in plan for i in range(first, end)] == list(range(len(lengths)))
+    assert (0, 10) in plan                       # the short texts share one bucket
+    assert all(end - first <= 3 for first, end in plan_buckets(lengths, most=3))
+    assert plan_buckets([7], most=8) == [(0, 1)]
+    assert plan_buckets([], most=8) == []
