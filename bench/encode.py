@@ -5,7 +5,8 @@
 Measured in one run, on the same texts (real XQuAD-R sentences from ../shared/data when present,
 else generated), the same batch size and max length:
 
-* passages/s of ``BiEncoder.encode_passages`` in fp32 and bf16 (autocast) against
+* passages per CPU-second (1 thread) of ``BiEncoder.encode_passages`` in fp32 and bf16 (autocast), and in
+  bf16 with the padded forward (``encode_packed = False``), against
   ``SentenceTransformer.encode_document`` on the folder our ``save`` wrote, in fp32 and under the
   same bf16 autocast (equal precision), as ratios;
 * achieved GFLOP/s of our bf16 encode (2 x non-embedding params x real tokens + attention
@@ -117,18 +118,21 @@ def main(argv=None) -> int:
         st = SentenceTransformer(folder, device="cpu")
     bf16_autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
     bs = args.batch_size
+    ours_padded = BiEncoder(ours_fp32.model, ours_fp32.tokenizer, ours_bf16.config, name=ours_fp32.name)
+    ours_padded.encode_packed = False   # the stock padded forward: what packing gains, same run
     contenders = {
         "ours fp32": lambda: ours_fp32.encode_passages(texts, batch_size=bs),
         "sentence-transformers fp32": lambda: st.encode_document(texts, batch_size=bs),
         "ours bf16": lambda: ours_bf16.encode_passages(texts, batch_size=bs),
         "sentence-transformers bf16": lambda: _under(bf16_autocast(), lambda: st.encode_document(
             texts, batch_size=bs)),
+        "ours bf16 padded": lambda: ours_padded.encode_passages(texts, batch_size=bs),
     }
     outputs = {name: run() for name, run in contenders.items()}  # warm-up, and outputs to compare
     times = {name: float("inf") for name in contenders}
     for _ in range(args.repeats):  # alternate contenders so load spikes hit all of them
         for name, run in contenders.items():
-            times[name] = min(times[name], best_time(run, 1))
+            times[name] = min(times[name], best_time(run, 1, time.process_time))
     flops = encode_flops(ours_fp32, texts)
     results = {
         "model": args.model, "texts": len(texts), "text_source": source,
@@ -136,16 +140,19 @@ def main(argv=None) -> int:
         "max_length": ours_fp32.config.max_length_passage,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                    f"load average {os.getloadavg()[0]:.1f} at the end",
+        "cpu_flags": cpu_flags(),
         "passages_per_s": {name: len(texts) / t for name, t in times.items()},
         "ratio_vs_sentence_transformers": {
             "fp32": times["sentence-transformers fp32"] / times["ours fp32"],
             "bf16": times["sentence-transformers bf16"] / times["ours bf16"]},
+        "packed_vs_padded_bf16": times["ours bf16 padded"] / times["ours bf16"],
         "cosine_ours_vs_st_min": {
             p: float(np.min((outputs[f"ours {p}"] * outputs[f"sentence-transformers {p}"]).sum(1)))
             for p in ("fp32", "bf16")},
         "encode_gflops": {p: flops / times[f"ours {p}"] / 1e9 for p in ("fp32", "bf16")},
-        "matmul_gflops": {"fp32": matmul_gflops(torch.float32),
-                          "bf16": matmul_gflops(torch.bfloat16)},
+        "clock": "process CPU time (1 thread: steady on a shared CPU)",
+        "matmul_gflops": {"fp32": matmul_gflops(torch.float32, clock=time.process_time),
+                          "bf16": matmul_gflops(torch.bfloat16, clock=time.process_time)},
     }
     results["encode_vs_matmul"] = {p: results["encode_gflops"][p] / results["matmul_gflops"][p]
                                    for p in ("fp32", "bf16")}
@@ -158,6 +165,14 @@ def main(argv=None) -> int:
     return 0
 
 
+def cpu_flags() -> str:
+    """lscpu's matrix-unit flags (and a oneDNN ISA limit): bf16 speed depends on them."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from train import cpu_flags as flags
+
+    return flags()
+
+
 def _under(context: contextlib.AbstractContextManager, run):
     with context:
         return run()
@@ -167,9 +182,11 @@ def print_table(results: dict) -> None:
     print(f"{results['texts']} {results['text_source']}, batch {results['batch_size']}, "
           f"{results['threads']} threads, max length {results['max_length']}; "
           f"{results['machine']}")
-    print(f"{'contender':<30}{'passages/s':>12}")
+    print(f"CPU flags: {results['cpu_flags']}; packed / padded forward (bf16): "
+          f"{results['packed_vs_padded_bf16']:.2f}x")
+    print(f"{'contender':<30}{'passages/CPU-s':>15}")
     for name, rate in results["passages_per_s"].items():
-        print(f"{name:<30}{rate:>12.1f}")
+        print(f"{name:<30}{rate:>15.1f}")
     for p in ("fp32", "bf16"):
         print(f"{p}: ours / sentence-transformers = "
               f"{results['ratio_vs_sentence_transformers'][p]:.2f}x  (min cosine "

@@ -212,8 +212,9 @@ def cpu_flags() -> str:
     except OSError:
         return "unknown"
     flags = set(next((line.split(":", 1)[1] for line in text.splitlines() if line.startswith("flags")), "").split())
-    found = [f for f in ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f") if f in flags]
-    return " ".join(found) or "none of amx_bf16/amx_tile/avx512_bf16/avx512f"
+    found = " ".join(f for f in ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f") if f in flags)
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")   # e.g. AVX512_CORE_BF16: this run's matmuls without AMX
+    return (found or "none of amx_bf16/amx_tile/avx512_bf16/avx512f") + (f" (ONEDNN_MAX_CPU_ISA={isa})" if isa else "")
 
 
 def launch(side: str, spec_path: Path, threads: int) -> dict:

@@ -188,3 +188,16 @@ def test_bucket_plan_covers_every_text_in_order_and_cuts_at_length_jumps():
     assert all(end - first <= 3 for first, end in plan_buckets(lengths, most=3))
     assert plan_buckets([7], most=8) == [(0, 1)]
     assert plan_buckets([], most=8) == []
+
+
+def test_encode_takes_the_packed_forward_and_matches_the_padded_one(tmp_path):
+    from helpers_models import make_tiny_model_dir
+    from mixlingual.encoder import BiEncoder
+
+    encoder = BiEncoder.from_pretrained(make_tiny_model_dir(tmp_path / "tiny"), precision="fp32")
+    texts = ["the cat", "what is the capital of france and of spain", "a dog in paris", "b"]
+    packed = encoder.encode_passages(texts, batch_size=3)
+    assert encoder._unpad_ok is True and encoder.unpad is False   # training's switch untouched
+    encoder.encode_packed = False
+    padded = encoder.encode_passages(texts, batch_size=3)
+    torch.testing.assert_close(torch.from_numpy(packed), torch.from_numpy(padded), atol=1e-5, rtol=1e-4)

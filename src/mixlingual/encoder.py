@@ -60,6 +60,10 @@ class EncoderConfig:
 class BiEncoder(torch.nn.Module):
     """A transformer + tokenizer + EncoderConfig. ``forward(texts, kind)`` is ``embed``."""
 
+    # `encode` runs the padding-free forward where the model supports it (bench/encode.py sets this
+    # False on one contender to measure the padded forward in the same run)
+    encode_packed: bool = True
+
     def __init__(self, model, tokenizer, config: EncoderConfig | None = None, name: str = ""):
         super().__init__()
         self.model = model
@@ -248,7 +252,7 @@ class BiEncoder(torch.nn.Module):
                     rows = order[start:start + batch_size]
                     # packed even when training does not use it: the same vectors (to float
                     # tolerance), ~11% less CPU per bf16 batch (fused QKV, no pad rows in the linears)
-                    batch = self._pool([sequences[i] for i in rows], packed=True)
+                    batch = self._pool([sequences[i] for i in rows], packed=self.encode_packed)
                     pooled[torch.tensor(rows)] = batch.float().cpu()
                 combined = self._combine(pooled, sequences, owners, len(texts))
         finally:
