@@ -5,7 +5,7 @@ packed forward), on real batches of the chosen data; torch.profiler over a few s
 warm-up, 1 thread. Prints the top ops by self CPU time and writes them as JSON, so the numbers
 quoted in docs/training.md can be reproduced.
 
-    python bench/profile_step.py [--data mlqa] [--max-length 256] [--batch-size 16] [--steps 3] [--set model.compile=true]
+    python bench/profile_step.py [--data mlqa] [--max-length 256] [--batch-size 16] [--steps 3] [--set model.unpad=false]
 """
 
 from __future__ import annotations
