@@ -5,7 +5,8 @@
 Measured in one run, on the same texts (real XQuAD-R sentences from ../shared/data when present,
 else generated), the same batch size and max length:
 
-* passages/s of ``BiEncoder.encode_passages`` in fp32 and bf16 (autocast) against
+* passages per CPU-second (1 thread) of ``BiEncoder.encode_passages`` in fp32 and bf16 (autocast), and in
+  bf16 with the padded forward (``encode_packed = False``), against
   ``SentenceTransformer.encode_document`` on the folder our ``save`` wrote, in fp32 and under the
   same bf16 autocast (equal precision), as ratios;
 * achieved GFLOP/s of our bf16 encode (2 x non-embedding params x real tokens + attention
@@ -54,33 +55,40 @@ def load_texts(count: int, data_dir: Path) -> tuple[list[str], str]:
     return texts, "generated"
 
 
-def best_time(run, repeats: int) -> float:
+def best_time(run, repeats: int, clock=time.perf_counter) -> float:
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         run()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times)
 
 
-def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5, clock=time.perf_counter) -> float:
+    """GFLOP/s of one (size x size) @ (size x size) matmul in `dtype`: the machine's ceiling
+    (bench/train.py passes `time.process_time`, as it clocks training steps by CPU time)."""
     a = torch.randn(size, size).to(dtype)
     b = torch.randn(size, size).to(dtype)
     torch.matmul(a, b)  # warm-up
-    seconds = best_time(lambda: torch.matmul(a, b), repeats)
+    seconds = best_time(lambda: torch.matmul(a, b), repeats, clock)
     return 2 * size**3 / seconds / 1e9
+
+
+def forward_flops(model, lengths) -> float:
+    """Useful FLOPs of one forward over sequences of these token counts (no padding): 2 x
+    non-embedding params per token + attention's 4 x L^2 x hidden per layer."""
+    config = model.config
+    embedding_params = sum(p.numel() for n, p in model.named_parameters() if n.startswith("embeddings."))
+    matmul_params = sum(p.numel() for p in model.parameters()) - embedding_params
+    lengths = np.asarray(lengths, dtype=np.float64)
+    attention = 4 * (lengths**2).sum() * config.hidden_size * config.num_hidden_layers
+    return float(2 * matmul_params * lengths.sum() + attention)
 
 
 def encode_flops(encoder, texts: list[str]) -> float:
     """Useful FLOPs of one passage encode (real tokens only)."""
     sequences, _ = encoder._windows(texts, "passage")
-    config = encoder.model.config
-    embedding_params = sum(p.numel() for n, p in encoder.model.named_parameters()
-                           if n.startswith("embeddings."))
-    matmul_params = sum(p.numel() for p in encoder.model.parameters()) - embedding_params
-    lengths = np.array([len(s) for s in sequences], dtype=np.float64)
-    attention = 4 * (lengths**2).sum() * config.hidden_size * config.num_hidden_layers
-    return float(2 * matmul_params * lengths.sum() + attention)
+    return forward_flops(encoder.model, [len(s) for s in sequences])
 
 
 def main(argv=None) -> int:
@@ -110,18 +118,21 @@ def main(argv=None) -> int:
         st = SentenceTransformer(folder, device="cpu")
     bf16_autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
     bs = args.batch_size
+    ours_padded = BiEncoder(ours_fp32.model, ours_fp32.tokenizer, ours_bf16.config, name=ours_fp32.name)
+    ours_padded.encode_packed = False   # the stock padded forward: what packing gains, same run
     contenders = {
         "ours fp32": lambda: ours_fp32.encode_passages(texts, batch_size=bs),
         "sentence-transformers fp32": lambda: st.encode_document(texts, batch_size=bs),
         "ours bf16": lambda: ours_bf16.encode_passages(texts, batch_size=bs),
         "sentence-transformers bf16": lambda: _under(bf16_autocast(), lambda: st.encode_document(
             texts, batch_size=bs)),
+        "ours bf16 padded": lambda: ours_padded.encode_passages(texts, batch_size=bs),
     }
     outputs = {name: run() for name, run in contenders.items()}  # warm-up, and outputs to compare
     times = {name: float("inf") for name in contenders}
     for _ in range(args.repeats):  # alternate contenders so load spikes hit all of them
         for name, run in contenders.items():
-            times[name] = min(times[name], best_time(run, 1))
+            times[name] = min(times[name], best_time(run, 1, time.process_time))
     flops = encode_flops(ours_fp32, texts)
     results = {
         "model": args.model, "texts": len(texts), "text_source": source,
@@ -129,16 +140,19 @@ def main(argv=None) -> int:
         "max_length": ours_fp32.config.max_length_passage,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                    f"load average {os.getloadavg()[0]:.1f} at the end",
+        "cpu_flags": cpu_flags(),
         "passages_per_s": {name: len(texts) / t for name, t in times.items()},
         "ratio_vs_sentence_transformers": {
             "fp32": times["sentence-transformers fp32"] / times["ours fp32"],
             "bf16": times["sentence-transformers bf16"] / times["ours bf16"]},
+        "packed_vs_padded_bf16": times["ours bf16 padded"] / times["ours bf16"],
         "cosine_ours_vs_st_min": {
             p: float(np.min((outputs[f"ours {p}"] * outputs[f"sentence-transformers {p}"]).sum(1)))
             for p in ("fp32", "bf16")},
         "encode_gflops": {p: flops / times[f"ours {p}"] / 1e9 for p in ("fp32", "bf16")},
-        "matmul_gflops": {"fp32": matmul_gflops(torch.float32),
-                          "bf16": matmul_gflops(torch.bfloat16)},
+        "clock": "process CPU time (1 thread: steady on a shared CPU)",
+        "matmul_gflops": {"fp32": matmul_gflops(torch.float32, clock=time.process_time),
+                          "bf16": matmul_gflops(torch.bfloat16, clock=time.process_time)},
     }
     results["encode_vs_matmul"] = {p: results["encode_gflops"][p] / results["matmul_gflops"][p]
                                    for p in ("fp32", "bf16")}
@@ -151,6 +165,14 @@ def main(argv=None) -> int:
     return 0
 
 
+def cpu_flags() -> str:
+    """lscpu's matrix-unit flags (and a oneDNN ISA limit): bf16 speed depends on them."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from train import cpu_flags as flags
+
+    return flags()
+
+
 def _under(context: contextlib.AbstractContextManager, run):
     with context:
         return run()
@@ -160,9 +182,11 @@ def print_table(results: dict) -> None:
     print(f"{results['texts']} {results['text_source']}, batch {results['batch_size']}, "
           f"{results['threads']} threads, max length {results['max_length']}; "
           f"{results['machine']}")
-    print(f"{'contender':<30}{'passages/s':>12}")
+    print(f"CPU flags: {results['cpu_flags']}; packed / padded forward (bf16): "
+          f"{results['packed_vs_padded_bf16']:.2f}x")
+    print(f"{'contender':<30}{'passages/CPU-s':>15}")
     for name, rate in results["passages_per_s"].items():
-        print(f"{name:<30}{rate:>12.1f}")
+        print(f"{name:<30}{rate:>15.1f}")
     for p in ("fp32", "bf16"):
         print(f"{p}: ours / sentence-transformers = "
               f"{results['ratio_vs_sentence_transformers'][p]:.2f}x  (min cosine "

@@ -11,7 +11,11 @@ the drift of a shared CPU over both. Steps are clocked after every AdamW update 
 ST time / our time (> 1: we are faster). On a shared CPU the CPU-time ratio is the steady one.
 
     python bench/train.py [--steps 12] [--batch-size 16] [--max-length 128] [--precision bf16] [--no-unpad] [--length-buckets 2]
-                          [--data demo|mlqa] [--threads 1] [--out bench/results/train.json]
+                          [--data demo|mlqa] [--threads 1] [--mini-batch 16] [--out bench/results/train.json]
+
+With --mini-batch N both sides use gradient caching: our `train.mini_batch: N` (GradCache)
+against sentence-transformers' CachedMultipleNegativesRankingLoss(mini_batch_size=N); the
+same table, ratios and peak RSS.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="our side: padded forward (model.unpad: false) instead of the packed one")
     p.add_argument("--length-buckets", type=int, default=1,
                    help="our side, padded forward: embed each batch in N length-sorted chunks")
+    p.add_argument("--mini-batch", type=int, default=0,
+                   help="GradCache rows: our side with train.mini_batch N, sentence-transformers with "
+                        "CachedMultipleNegativesRankingLoss(mini_batch_size=N); 0: plain MNRL")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=2, help="alternating runs per side")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "train.json"))
@@ -73,6 +80,8 @@ def prepare(args, work: Path) -> dict:
                   "checkpoint_every": 10 ** 6, "keep_last": 1, "progress": False, "threads": args.threads},
         "eval": {"at_start": False, "at_end": False}, "output": {"tensorboard": False, "dir": str(work / "ours")},
     }
+    if args.mini_batch:   # needs GradCache (train.mini_batch); an older checkout names the unknown key here
+        settings["train"]["mini_batch"] = args.mini_batch
     config = config_from_dict(settings)
     from mixlingual.tasks import make_task
 
@@ -132,6 +141,21 @@ def peak_memory_mb() -> dict:
     return out
 
 
+def useful_flops_per_step(spec: dict) -> float:
+    """FLOPs of a mean training step over real tokens: forward + backward (2x forward) of the
+    pairs' queries and passages as tokenized at the max length, per step of `batch_size` pairs."""
+    from encode import forward_flops
+
+    from mixlingual.encoder import BiEncoder
+
+    args = spec["args"]
+    encoder = BiEncoder.from_pretrained(spec["model_dir"])
+    texts = [text for pair in spec["pairs"] for text in pair]   # already prefixed
+    ids = encoder.tokenizer(texts, truncation=True, max_length=args["max_length"], verbose=False)["input_ids"]
+    steps = len(spec["pairs"]) / args["batch_size"]
+    return 3 * forward_flops(encoder.model, [len(x) for x in ids]) / steps
+
+
 def worker_ours(spec: dict, run_dir: Path) -> dict:
     from mixlingual.config import config_from_dict
     from mixlingual.train import train
@@ -148,7 +172,7 @@ def worker_st(spec: dict, run_dir: Path) -> dict:
     from datasets import Dataset
     from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                        SentenceTransformerTrainingArguments)
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.losses import CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss
 
     args = spec["args"]
     torch.set_num_threads(args["threads"])
@@ -165,8 +189,9 @@ def worker_st(spec: dict, run_dir: Path) -> dict:
         learning_rate=3e-5, weight_decay=0.01, warmup_ratio=0.1, max_grad_norm=1.0,
         bf16=args["precision"] == "bf16", use_cpu=not torch.cuda.is_available(), report_to="none",
         save_strategy="no", logging_strategy="no", dataloader_drop_last=True, seed=42, disable_tqdm=True)
-    trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset,
-                                         loss=MultipleNegativesRankingLoss(model, scale=20.0))
+    loss = (CachedMultipleNegativesRankingLoss(model, scale=20.0, mini_batch_size=args["mini_batch"])
+            if args.get("mini_batch") else MultipleNegativesRankingLoss(model, scale=20.0))
+    trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset, loss=loss)
     started = time.perf_counter()
     trainer.train()
     return {**step_times(stamps), "wall_seconds": time.perf_counter() - started, **peak_memory_mb()}
@@ -180,6 +205,18 @@ def run_worker(args) -> None:
 
 
 # ----- the comparison ---------------------------------------------------------------------
+def cpu_flags() -> str:
+    """The matrix-unit flags that decide bf16 speed (AMX tiles, AVX-512 bf16, AVX-512), as lscpu names them."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    flags = set(next((line.split(":", 1)[1] for line in text.splitlines() if line.startswith("flags")), "").split())
+    found = " ".join(f for f in ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f") if f in flags)
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")   # e.g. AVX512_CORE_BF16: this run's matmuls without AMX
+    return (found or "none of amx_bf16/amx_tile/avx512_bf16/avx512f") + (f" (ONEDNN_MAX_CPU_ISA={isa})" if isa else "")
+
+
 def launch(side: str, spec_path: Path, threads: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "TOKENIZERS_PARALLELISM": "false"}
@@ -196,9 +233,15 @@ def main(argv=None) -> int:
     if args.worker:
         run_worker(args)
         return 0
+    import torch
+    from encode import matmul_gflops
+
+    torch.set_num_threads(args.threads)
+    matmul = [matmul_gflops(torch.bfloat16, clock=time.process_time)]
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         work = Path(tmp)
-        prepare(args, work)
+        spec = prepare(args, work)
+        flops = useful_flops_per_step(spec)
         runs = {"ours": [], "st": []}
         for repeat in range(args.repeats):
             for side in ("ours", "st"):
@@ -209,23 +252,34 @@ def main(argv=None) -> int:
                 print(f"run {repeat + 1} {side:<4}: median {result['median_step_seconds']:.3f} s/step wall, "
                       f"{result['median_step_cpu_seconds']:.3f} CPU-s/step over {len(result['step_seconds']) - args.warmup} "
                       f"steps, peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
+    matmul.append(matmul_gflops(torch.bfloat16, clock=time.process_time))
     summary = {}
     for side, results in runs.items():
         summary[side] = {key: statistics.median(r[f"median_{key}"] for r in results)
                          for key in ("step_seconds", "step_cpu_seconds")}
         summary[side]["peak_rss_mb"] = max(r["peak_rss_mb"] for r in results)
+        summary[side]["useful_gflops_per_cpu_s"] = flops / summary[side]["step_cpu_seconds"] / 1e9
+    matmul_rate = max(matmul)   # before and after the runs, by CPU time; the better is the ceiling
+    share = summary["ours"]["useful_gflops_per_cpu_s"] / matmul_rate
     ratio_wall = summary["st"]["step_seconds"] / summary["ours"]["step_seconds"]
     ratio_cpu = summary["st"]["step_cpu_seconds"] / summary["ours"]["step_cpu_seconds"]
-    print(f"\n{'trainer':<32} {'steps/s':>8} {'s/step':>8} {'CPU-s/step':>10} {'peak RSS MB':>12}")
-    for side, label in (("ours", "mixlingual train"), ("st", "SentenceTransformerTrainer+MNRL")):
+    print(f"\n{'trainer':<32} {'steps/s':>8} {'s/step':>8} {'CPU-s/step':>10} {'GFLOP/CPU-s':>12} {'peak RSS MB':>12}")
+    labels = {"ours": "mixlingual train" + (f" mini_batch {args.mini_batch}" if args.mini_batch else ""),
+              "st": "SentenceTransformerTrainer+" + (f"CachedMNRL {args.mini_batch}" if args.mini_batch else "MNRL")}
+    for side, label in labels.items():
         s = summary[side]
         print(f"{label:<32} {1 / s['step_seconds']:>8.3f} {s['step_seconds']:>8.3f} {s['step_cpu_seconds']:>10.3f} "
-              f"{s['peak_rss_mb']:>12.0f}")
+              f"{s['useful_gflops_per_cpu_s']:>12.1f} {s['peak_rss_mb']:>12.0f}")
     print(f"speed ratio (ours / sentence-transformers): {ratio_wall:.2f}x by wall time, {ratio_cpu:.2f}x by CPU time")
+    print(f"useful work: {flops / 1e9:.1f} GFLOP/step (real tokens, fwd + bwd) at {summary['ours']['useful_gflops_per_cpu_s']:.1f} "
+          f"GFLOP/CPU-s = {100 * share:.0f}% of a bf16 2048^3 matmul in this run ({matmul_rate:.1f} GFLOP/CPU-s); "
+          f"CPU flags: {cpu_flags()}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {"args": {k: v for k, v in vars(args).items() if k not in ("worker", "spec")}, "summary": summary,
-              "ratio_wall": ratio_wall, "ratio_cpu": ratio_cpu, "runs": runs, "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
+              "ratio_wall": ratio_wall, "ratio_cpu": ratio_cpu,
+              "useful_gflop_per_step": flops / 1e9, "matmul_bf16_gflops_per_cpu_s": matmul, "ours_vs_matmul": share,
+              "cpu_flags": cpu_flags(), "runs": runs, "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
               "note": "shared CPU: other jobs ran at the same time; sides alternate to spread the drift"}
     out.write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(f"wrote {out}")

@@ -115,3 +115,89 @@ def test_queries_and_passages_in_one_packed_pass_equal_separate_passes(tmp_path)
     for a, b in zip(joint, separate):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     assert [t.shape[0] for t in joint] == [2, 3]
+
+
+def _set_dropout(model, p):
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+    for layer in model.encoder.layer:   # SDPA reads its own rate, not only the module's
+        layer.attention.self.dropout_prob = p
+
+
+@pytest.mark.parametrize("name", ["bert", "xlm-r"])
+def test_training_mode_dropout_path_has_the_padded_forwards_outputs_and_gradients(name):
+    """Training mode takes the explicit attention and the `keep_mask` dropout; with a rate that
+    rounds to no drop at all it must give the stock forward's numbers, gradients included."""
+    model, pad_id = _models()[name]
+    _set_dropout(model, 1e-9)       # > 0: the dropout code runs; rounds to 0/65536: nothing dropped
+    sequences = _sequences(pad_id, seed=4)
+    target = torch.randn(len(sequences), 32, generator=torch.Generator().manual_seed(5))
+
+    def run(fn, training):
+        model.train(training)
+        model.zero_grad()
+        out = fn()
+        (out * target).sum().backward()
+        return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    stock, stock_grads = run(lambda: _padded_pool(model, sequences, pad_id, "mean"), False)
+    ours, our_grads = run(lambda: unpadded_pool(model, sequences, "mean", bucket_size=4), True)
+    torch.testing.assert_close(ours, stock, atol=1e-5, rtol=1e-4)
+    assert stock_grads.keys() == our_grads.keys()
+    for key in stock_grads:
+        torch.testing.assert_close(our_grads[key], stock_grads[key], atol=1e-5, rtol=1e-4, msg=key)
+
+
+def test_keep_mask_rate_scale_and_seed():
+    from mixlingual.unpadded import keep_mask
+
+    torch.manual_seed(0)
+    keep, scale = keep_mask((64, 1000, 7), 0.1, torch.bfloat16)   # an odd count: a partial last word
+    assert keep.dtype == torch.bfloat16 and set(keep.unique().tolist()) <= {0.0, 1.0}
+    dropped = 1 - keep.float().mean().item()
+    assert abs(dropped - 0.1) < 0.003
+    assert scale == pytest.approx(1 / (1 - round(0.1 * 65536) / 65536))
+    assert abs(keep.float().mean().item() * scale - 1) < 0.004     # unbiased
+    torch.manual_seed(0)
+    assert torch.equal(keep_mask((64, 1000, 7), 0.1, torch.bfloat16)[0], keep)
+    assert keep_mask((3,), 0.0, torch.float32)[0].sum() == 3
+    everything = keep_mask((3,), 1.0, torch.float32)
+    assert everything[0].sum() == 0 and everything[1] == 0.0
+
+
+def test_bucket_attention_with_dropout_draws_a_mask_per_call_and_keeps_the_expectation():
+    from mixlingual.unpadded import bucket_attention
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 6, 4) for _ in range(3))
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])[:, None, None, :]
+    exact = bucket_attention(q, k, v, mask, 0.0, None)
+    draws = torch.stack([bucket_attention(q, k, v, mask, 0.3, None) for _ in range(3000)])
+    assert not torch.equal(draws[0], draws[1])
+    torch.testing.assert_close(draws.mean(0), exact, atol=0.06, rtol=0.05)
+
+
+def test_bucket_plan_covers_every_text_in_order_and_cuts_at_length_jumps():
+    from mixlingual.unpadded import plan_buckets
+
+    lengths = [5] * 10 + [200, 210, 250, 256]
+    plan = plan_buckets(lengths, most=16)
+    assert [i for first, end in plan for i in range(first, end)] == list(range(len(lengths)))
+    assert (0, 10) in plan                       # the short texts share one bucket
+    assert all(end - first <= 3 for first, end in plan_buckets(lengths, most=3))
+    assert plan_buckets([7], most=8) == [(0, 1)]
+    assert plan_buckets([], most=8) == []
+
+
+def test_encode_takes_the_packed_forward_and_matches_the_padded_one(tmp_path):
+    from helpers_models import make_tiny_model_dir
+    from mixlingual.encoder import BiEncoder
+
+    encoder = BiEncoder.from_pretrained(make_tiny_model_dir(tmp_path / "tiny"), precision="fp32")
+    texts = ["the cat", "what is the capital of france and of spain", "a dog in paris", "b"]
+    packed = encoder.encode_passages(texts, batch_size=3)
+    assert encoder._unpad_ok is True and encoder.unpad is False   # training's switch untouched
+    encoder.encode_packed = False
+    padded = encoder.encode_passages(texts, batch_size=3)
+    torch.testing.assert_close(torch.from_numpy(packed), torch.from_numpy(padded), atol=1e-5, rtol=1e-4)

@@ -66,6 +66,10 @@ class EncoderConfig:
 class BiEncoder(torch.nn.Module):
     """A transformer + tokenizer + EncoderConfig. ``forward(texts, kind)`` is ``embed``."""
 
+    # `encode` runs the padding-free forward where the model supports it (bench/encode.py sets this
+    # False on one contender to measure the padded forward in the same run)
+    encode_packed: bool = True
+
     def __init__(self, model, tokenizer, config: EncoderConfig | None = None, name: str = ""):
         super().__init__()
         self.model = model
@@ -173,9 +177,10 @@ class BiEncoder(torch.nn.Module):
                 owners.append(index)
         return sequences, owners
 
-    def _pool(self, sequences: list[list[int]]) -> torch.Tensor:
-        """Run one batch and pool it (before normalization): padded, or packed when `unpad`."""
-        if self.unpad:
+    def _pool(self, sequences: list[list[int]], packed: bool | None = None) -> torch.Tensor:
+        """Run one batch and pool it (before normalization): padded, or packed when `packed`
+        (default: `unpad`) and the model supports it."""
+        if self.unpad if packed is None else packed:
             from mixlingual.unpadded import supports_unpadded, unpadded_pool
 
             if self._unpad_ok is None:
@@ -244,7 +249,8 @@ class BiEncoder(torch.nn.Module):
 
     def encode(self, texts: list[str], kind: str = "passage", batch_size: int = 64,
                show_progress: bool | None = None) -> np.ndarray:
-        """Embeddings (n, dim) as float32 numpy, in input order; no grad, length-sorted batches."""
+        """Embeddings (n, dim) as float32 numpy, in input order; no grad, length-sorted batches,
+        each through the padding-free forward where the model supports it."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size: expected a positive integer, got {batch_size!r}")
         sequences, owners = self._windows(texts, kind)
@@ -260,7 +266,9 @@ class BiEncoder(torch.nn.Module):
                 for start in _progress(range(0, len(order), batch_size), show_progress,
                                        total_items=len(order), batch_size=batch_size):
                     rows = order[start:start + batch_size]
-                    batch = self._pool([sequences[i] for i in rows])
+                    # packed even when training does not use it: the same vectors (to float
+                    # tolerance), ~11% less CPU per bf16 batch (fused QKV, no pad rows in the linears)
+                    batch = self._pool([sequences[i] for i in rows], packed=self.encode_packed)
                     pooled[torch.tensor(rows)] = batch.float().cpu()
                 combined = self._combine(pooled, sequences, owners, len(texts))
         finally:
