@@ -27,6 +27,7 @@ from pathlib import Path
 from mixlingual.config import config_from_dict
 from mixlingual.data.jsonl import read_json_records
 from mixlingual.errors import ConfigError
+from mixlingual.io import write_atomic
 
 DEMO_SETTINGS: dict = {
     "model": {"name": "embedded:multilingual-e5-small", "max_length_query": 32, "max_length_passage": 128,
@@ -108,9 +109,7 @@ def run(args: argparse.Namespace) -> int:
     result = {"before": before, "after": after, "steps": summary["steps"], "train_seconds": summary["seconds"],
               "wall_seconds": round(time.perf_counter() - started, 1), "threads": threads,
               "model": str(out / "model")}
-    tmp = out / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1), encoding="utf-8")
-    os.replace(tmp, out / "metrics.json")
+    write_atomic(out / "metrics.json", json.dumps(result, indent=1))
     print(format_table(before, after))
     print(f"demo: {summary['steps']} steps in {summary['seconds']:.0f} s (total {result['wall_seconds']:.0f} s); "
           f"model in {out / 'model'}, metrics in {out / 'metrics.json'}")

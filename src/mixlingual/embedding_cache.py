@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mixlingual.io import atomic_open, write_atomic
+
 INDEX_VERSION = 1
 
 
@@ -31,12 +33,6 @@ def text_key(text: str) -> str:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 class EmbeddingCache:
@@ -111,12 +107,11 @@ class EmbeddingCache:
             index["shards"] = [e for e in index["shards"] if self._load_shard(e, index["dim"]) is not None]
             number = 1 + max((int(e["file"][6:-4]) for e in index["shards"]), default=0)
             shard = self.folder / f"shard-{number}.npy"
-            tmp = shard.with_name(f".{shard.name}.{os.getpid()}.tmp.npy")
-            np.save(tmp, matrix)
-            os.replace(tmp, shard)
+            with atomic_open(shard, "wb") as handle:
+                np.save(handle, matrix)
             index["shards"].append({"file": shard.name, "rows": len(keys), "sha256": _sha256(shard),
                                     "keys": list(keys)})
-            _atomic_write_bytes(self.index_path, json.dumps(index).encode("utf-8"))
+            write_atomic(self.index_path, json.dumps(index))
 
 
 def encode_cached(encoder, texts: list[str], kind: str, *, cache_dir=None, batch_size: int = 64,

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from mixlingual.errors import DataError
+from mixlingual.io import atomic_open, write_atomic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,19 +68,6 @@ def read_texts(path: str, fmt: str = "auto", field: str = "text") -> list[str]:
     return texts
 
 
-def _write_atomic(path: Path, write) -> None:
-    """Write through ``write(handle)`` to a temp file beside ``path``, then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     from mixlingual.encoder import BiEncoder
 
@@ -99,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
         "normalized": encoder.config.normalize, "dtype": str(vectors.dtype),
         "count": int(vectors.shape[0]), "dim": int(vectors.shape[1]), "input": args.input,
     }
-    _write_atomic(out, lambda handle: np.save(handle, vectors))
-    _write_atomic(Path(f"{out}.json"),
-                  lambda handle: handle.write(json.dumps(sidecar, indent=2).encode() + b"\n"))
+    with atomic_open(out, "wb") as handle:
+        np.save(handle, vectors)
+    write_atomic(Path(f"{out}.json"), json.dumps(sidecar, indent=2) + "\n")
     print(f"wrote {out} ({vectors.shape[0]} x {vectors.shape[1]} float32) and {out}.json")
     return 0

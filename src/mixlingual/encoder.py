@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from mixlingual.backbones import Backbone, load_backbone, model_max_length
-from mixlingual.backbones.st_layout import read_settings, replace_folder, write_st_files
+from mixlingual.backbones.st_layout import read_settings, write_st_files
 from mixlingual.errors import ConfigError, MixlingualError, ModelError
+from mixlingual.io import replace_folder
 
 KINDS = ("query", "passage", "sentence")
 _PROGRESS_MIN_TEXTS = 1000  # show a progress bar by default from this many texts on

@@ -18,31 +18,13 @@ import math
 import os
 from pathlib import Path
 
-import numpy as np
-
+from mixlingual.io import json_safe, write_json_atomic
 from mixlingual.metrics import METRIC_NAMES
-
-
-def _clean(value):
-    """JSON-safe scalar: NaN / inf -> None, numpy numbers -> Python numbers."""
-    value = value.item() if isinstance(value, np.generic) else value
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _first_rank(rank) -> int | None:
     """The rank of the best relevant candidate as an int; None when there is none."""
     return int(rank) if math.isfinite(rank) else None
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """Write JSON to a temporary file and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_clean) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class EvalOutputs:
@@ -63,9 +45,9 @@ class EvalOutputs:
     def _per_query_line(self, setting, q, clang, values, i) -> str:
         row = {"setting": setting, "query": q.id, "group": q.group, "qlang": q.lang, "clang": clang,
                "n_relevant": int(values["n_relevant"][i]), "first_rank": _first_rank(values["first_rank"][i])}
-        row.update({m: _clean(float(values[m][i])) for m in METRIC_NAMES})
+        row.update({m: json_safe(float(values[m][i])) for m in METRIC_NAMES})
         if "rank_distance" in values:
-            row["rank_distance"] = _clean(float(values["rank_distance"][i]))
+            row["rank_distance"] = json_safe(float(values["rank_distance"][i]))
         return json.dumps(row) + "\n"
 
     def add_language(self, x, qs, cand_langs, cand_ids, res, relevance, block_lang, depths,

@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
                                   batch_size=args.batch_size, run_depth=args.run_depth,
                                   cross_run_depth=args.cross_run_depth)
     if args.perturb:
-        from mixlingual.eval_outputs import write_json_atomic
+        from mixlingual.io import write_json_atomic
 
         write_json_atomic(os.path.join(args.out, "perturbation.json"), collection.meta["perturbation"])
     report = render_report(metrics, args.out)

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from mixlingual.data import registry
     from mixlingual.data.cli import parse_options, parse_source
     from mixlingual.data.jsonl import write_parallel
-    from mixlingual.eval_outputs import write_json_atomic
+    from mixlingual.io import write_json_atomic
     from mixlingual.evaluate_cli import load_encoder
     from mixlingual.mining import mine_negatives
 

@@ -294,7 +294,7 @@ class Remining:
     def run(self, step: int) -> str:
         """Mine with the current model; swap the items; return the file that holds them."""
         from mixlingual.data.jsonl import write_parallel
-        from mixlingual.eval_outputs import write_json_atomic
+        from mixlingual.io import write_json_atomic
 
         items, report = mine_negatives(self.task.encoder, self.base, self.options)
         self.task.items[:] = items

@@ -10,8 +10,9 @@ mono / cross / multi mAP and of rank distance per run).  Every file is written a
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
+
+from mixlingual.io import atomic_open, write_atomic
 
 SETTINGS = ("mono", "cross", "multi")
 SUMMARY_METRICS = ("map", "r@1", "r@10", "mrr@10", "ndcg@10", "recall@100")
@@ -67,11 +68,8 @@ def text_summary(metrics: dict) -> str:
 
 def save_figure(fig, path: Path) -> None:
     """Write a PNG atomically (temp file + rename), creating its folder: never a half image."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=120, bbox_inches="tight")
 
 
 def _pyplot():
@@ -148,12 +146,6 @@ def plot_rank_distance(metrics: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def render_report(metrics: dict, out_dir) -> Path:
     """Write report.md, pairs_map.png and rank_distance.png for one evaluation; return report.md."""
     out = Path(out_dir)
@@ -173,7 +165,7 @@ def render_report(metrics: dict, out_dir) -> Path:
               "candidate (counted, not scored): "
               + ", ".join(f"{s} {v['total']}" for s, v in no_rel.items()), ""]
     path = out / "report.md"
-    _write_text(path, "\n".join(parts))
+    write_atomic(path, "\n".join(parts))
     return path
 
 
@@ -204,7 +196,7 @@ def compare(metrics_list: list[dict], names: list[str], out_dir) -> Path:
     plt.close(fig)
     text = "\n".join(["# Comparison", "", markdown_table(headers, rows), "", "![comparison](compare.png)", ""])
     path = out / "compare.md"
-    _write_text(path, text)
+    write_atomic(path, text)
     return path
 
 

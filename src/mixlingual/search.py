@@ -14,11 +14,12 @@ Scores are inner products: with normalized embeddings, cosine similarity.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from mixlingual.io import atomic_open
 
 DEFAULT_CHUNK_BYTES = 64 << 20  # one chunk's score matrix; peak is about 2.5x this
 
@@ -181,11 +182,7 @@ def faiss_topk(queries: np.ndarray, candidates: np.ndarray, k: int, *, index: st
 def write_trec_run(path: Path, query_ids, candidate_ids, topk_ids: np.ndarray,
                    topk_scores: np.ndarray, tag: str = "mixlingual") -> None:
     """Write a TREC run file (qid Q0 docid rank score tag), atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path, "w") as f:
         for qid, ids, scores in zip(query_ids, topk_ids, topk_scores):
             f.writelines(f"{qid} Q0 {candidate_ids[c]} {r} {s:.6f} {tag}\n"
                          for r, (c, s) in enumerate(zip(ids, scores), start=1) if c >= 0)
-    os.replace(tmp, path)

@@ -41,7 +41,8 @@ from mixlingual.errors import ConfigError
 from mixlingual.gradcache import cached_forward_backward, supports_cache
 from mixlingual.mining import Remining
 from mixlingual.tasks import make_task
-from mixlingual.train_log import MetricsLog, eval_record, write_atomic
+from mixlingual.io import write_atomic
+from mixlingual.train_log import MetricsLog, eval_record
 from mixlingual.train_setup import (Distributed, build_optimizer, build_sampler, build_scheduler, gradient_sync,
                                     init_distributed, total_steps, wrap_for_training)
 

@@ -18,6 +18,8 @@ import json
 import os
 from pathlib import Path
 
+from mixlingual.io import write_atomic
+
 EVAL_METRICS_KEPT = ("map", "mrr@10")  # per-language metrics worth a column (convergence reports)
 
 
@@ -40,12 +42,6 @@ def eval_record(metrics: dict) -> dict:
                     for setting, langs in metrics.get("per_language", {}).items()}
     return {"settings": metrics.get("settings", {}), "rank_distance": metrics.get("rank_distance", {}),
             "per_language": per_language}
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class MetricsLog:

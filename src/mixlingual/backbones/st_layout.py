@@ -10,9 +10,6 @@ subset sentence-transformers understands (one ``max_seq_length``, prompts, pooli
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 ENCODER_FILE = "mixlingual_encoder.json"
@@ -106,24 +103,3 @@ def read_settings(folder: str) -> dict:
             settings["max_length_query"] = settings["max_length_passage"] = int(length)
     return settings
 
-
-def replace_folder(build, target: str) -> None:
-    """Build a folder with ``build(tmp_path)`` beside ``target``, then swap it in atomically.
-
-    An interrupted build leaves only a hidden temp folder, never a half-written ``target``.
-    """
-    target_path = Path(target).resolve()
-    target_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target_path.name}.tmp-", dir=target_path.parent))
-    try:
-        build(tmp)
-        if target_path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target_path.name}.old-", dir=target_path.parent))
-            os.replace(target_path, old / "content")
-            os.replace(tmp, target_path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target_path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

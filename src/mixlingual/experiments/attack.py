@@ -26,7 +26,7 @@ import numpy as np
 from mixlingual.data.records import Collection
 from mixlingual.errors import ConfigError
 from mixlingual.evaluate_cli import add_runtime_arguments
-from mixlingual.experiments.cells import write_atomic
+from mixlingual.io import write_atomic
 from mixlingual.experiments.perturb import TYPO_OPS, query_rng, typo_edit
 
 

@@ -20,8 +20,6 @@ Per-language results are summarised by resource level, script and seen status
 
 from __future__ import annotations
 
-import json
-import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -253,14 +251,3 @@ def _pool_setting(vectors, table, pivot_code, langs, opts: BitextOptions) -> dic
     summary.update(pool_languages=len(pool_langs), pool_sentences=len(groups))
     return {"per_language": per_language, "summary": summary}
 
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file + os.replace, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, data) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")

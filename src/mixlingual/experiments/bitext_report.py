@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from mixlingual.experiments.bitext import GROUPINGS, PAIR_METRICS, write_json_atomic, write_text_atomic
+from mixlingual.experiments.bitext import GROUPINGS, PAIR_METRICS
+from mixlingual.io import write_atomic, write_json_atomic
 
 _RESOURCE_ORDER = {"high": 0, "low": 1, "unknown": 2}
 
@@ -66,7 +67,7 @@ def write_bitext_report(result: dict, out_dir: Path) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "metrics.json", result)
-    write_text_atomic(out_dir / "bitext.md", markdown(result))
+    write_atomic(out_dir / "bitext.md", markdown(result))
     plot_groups(result, out_dir / "bitext_groups.png")
 
 

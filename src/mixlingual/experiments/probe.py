@@ -26,7 +26,8 @@ import numpy as np
 
 from mixlingual import languages as lang_table
 from mixlingual.errors import ConfigError
-from mixlingual.experiments.bitext import encode_texts, write_json_atomic, write_text_atomic
+from mixlingual.experiments.bitext import encode_texts
+from mixlingual.io import write_atomic, write_json_atomic
 from mixlingual.experiments.probe_tasks import TASKS, ProbeData
 
 METRICS = ("accuracy", "macro_f1")
@@ -147,7 +148,7 @@ def write_probe_report(result: dict, out_dir) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "metrics.json", result)
-    write_text_atomic(out_dir / "probe.md", markdown(result))
+    write_atomic(out_dir / "probe.md", markdown(result))
     plot_groups(result, out_dir / "probe_groups.png")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mixlingual.errors import ConfigError
 from mixlingual.evaluate_cli import add_runtime_arguments
-from mixlingual.experiments.cells import write_atomic
+from mixlingual.io import write_atomic
 from mixlingual.experiments.perturb import parse_perturb_spec, perturb_collection
 from mixlingual.experiments.robustness import read_jsonl, robustness_report, top1_from_run
 

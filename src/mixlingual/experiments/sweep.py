@@ -24,10 +24,11 @@ from mixlingual.errors import ConfigError
 from mixlingual.experiments.aggregate import Group, compare_groups, summarize_groups
 from mixlingual.experiments.cells import (
     CellPlan, CommandRunner, EvalSpec, eval_command, is_complete, run_cell, subprocess_runner,
-    train_command, write_atomic)
+    train_command)
 from mixlingual.experiments.grid import Cell, expand_cells, format_override, parse_grid_spec, parse_value
 from mixlingual.experiments.selection import check_roles, check_select_metric, default_mode, select_and_confirm
 from mixlingual.experiments.sweep_plots import plot_against_ratio, plot_pareto
+from mixlingual.io import write_atomic
 from mixlingual.experiments.sweep_report import render_report, render_selection
 
 SWEEP_KEYS = {"base_config", "seeds", "set", "grid", "recipes", "eval", "baseline", "x_key", "metric",

@@ -148,12 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     runs = {r: [run_one(args.config, r, s, args.steps, out, args.set) for s in args.seeds] for r in args.regimes}
     summary = {r: _summary(v) for r, v in runs.items()}
     tests = compare(runs)
-    from mixlingual.eval_outputs import write_json_atomic
+    from mixlingual.io import write_atomic, write_json_atomic
 
     write_json_atomic(out / "results.json", {"steps": args.steps, "seeds": args.seeds, "config": args.config,
                                              "overrides": args.set, "summary": summary, "tests": tests})
     text = markdown(summary, tests, args.steps, args.seeds)
-    (out / "results.md").write_text(text, encoding="utf-8")
+    write_atomic(out / "results.md", text)
     print(text)
     return 0
 

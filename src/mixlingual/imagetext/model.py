@@ -190,7 +190,7 @@ class ImageTextModel(nn.Module):
         """
         from safetensors.torch import save_file
 
-        from mixlingual.backbones.st_layout import replace_folder
+        from mixlingual.io import replace_folder
 
         copy_text = copy_frozen_text or not self.config.freeze_text
 
