@@ -37,7 +37,7 @@ class Preset:
     aliases: tuple[str, ...]
     settings: dict = field(default_factory=dict)   # EncoderConfig overrides
     head: str | None = None                        # "dense": an ST Dense layer follows pooling
-    pretraining: str | None = None                 # key of mixlingual.languages.PRETRAINING, if known
+    pretraining: str | None = None                 # key of mixlingual.data.languages.PRETRAINING, if known
     note: str = ""
 
 

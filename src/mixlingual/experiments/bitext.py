@@ -15,7 +15,7 @@ language -> {group -> sentence}. For every language L (other than the pivot, Eng
   `pool_sentences` sentences (and optionally `pool_langs` languages) sampled with `seed`.
 
 Per-language results are summarised by resource level, script and seen status
-(`mixlingual.languages`). Ranks and metrics come from `mixlingual.search` / `mixlingual.metrics`.
+(`mixlingual.data.languages`). Ranks and metrics come from `mixlingual.search` / `mixlingual.metrics`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mixlingual import languages as lang_table
+from mixlingual.data import languages as lang_table
 from mixlingual import metrics as M
 from mixlingual.data.records import Collection
 from mixlingual.errors import ConfigError, DataError

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mixlingual import languages as lang_table
+from mixlingual.data import languages as lang_table
 from mixlingual.errors import ConfigError
 from mixlingual.experiments.bitext import encode_texts
 from mixlingual.io import write_atomic, write_json_atomic

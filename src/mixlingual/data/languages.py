@@ -19,6 +19,12 @@ NTREX extras) carry `resource_source == "estimate"`.
 languages of a run, `pretrained` when it is among the backbone's pretraining languages
 (`XLMR_PRETRAINING`: the 100 CC-100 languages of XLM-R, Conneau et al. 2020, Table 6; the
 multilingual-E5 family shares XLM-R's vocabulary and was initialised from it), else `unseen`.
+
+Language-code validation (`is_valid_language`, `language_problem`, used by the JSONL validation
+and the loaders): codes are BCP 47 tags built from ISO 639-1 / 639-3 language subtags with
+optional script and region subtags (`en`, `zh-Hans`, `pt-BR`, `eng`, `zho_Hans` - underscores are
+accepted as in NLLB/FLORES codes). Validity is decided by `langcodes`, which ships the IANA
+language subtag registry, so that list stays maintained upstream instead of being copied here.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Iterable
+
+import langcodes
 
 from mixlingual.errors import DataError, MixlingualError
 
@@ -181,3 +189,24 @@ def group_languages(codes: Iterable[str], by: str, *, trained: Iterable[str] = (
     for code in codes:
         groups[keys[by](code)].append(code)
     return {g: sorted(members) for g, members in sorted(groups.items())}
+
+
+@lru_cache(maxsize=4096)
+def is_valid_language(code: str) -> bool:
+    """True when `code` is a well-formed tag whose subtags are all registered."""
+    if not isinstance(code, str) or not code or code != code.strip():
+        return False
+    try:
+        return bool(langcodes.tag_is_valid(code.replace("_", "-")))
+    except (ValueError, LookupError):
+        return False
+
+
+def language_problem(code) -> str | None:
+    """None for a valid code, else a sentence saying what is wrong (for error messages)."""
+    if not isinstance(code, str):
+        return f"language code must be a string, got {type(code).__name__}"
+    if is_valid_language(code):
+        return None
+    return (f"unknown language code {code!r} (expected an ISO 639-1/639-3 code with optional "
+            "script/region, e.g. 'en', 'zh-Hans', 'pt-BR', 'eng_Latn')")
