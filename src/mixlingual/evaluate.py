@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,13 +106,10 @@ def evaluate_collection(encoder, collection: Collection, *, settings=SETTINGS, l
 
     block_starts = np.searchsorted([c.lang for c in cands], cand_langs)
     block_lang = np.repeat(np.arange(len(cand_langs)), np.diff(np.append(block_starts, len(cands))))
-    by_group: dict[str, list[int]] = defaultdict(list)
-    for i, c in enumerate(cands):
-        for g in c.groups:
-            by_group[g].append(i)
+    by_group = Collection(collection.name, queries, cands).relevant_by_group()  # indices into cands
 
     outputs = EvalOutputs(out_dir, settings) if out_dir else None
-    pool = _Pool([c.id for c in cands], block_starts, block_lang, cand_langs, dict(by_group))
+    pool = _Pool([c.id for c in cands], block_starts, block_lang, cand_langs, by_group)
     per_pair: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     per_multi: dict[str, dict[str, np.ndarray]] = {}
     depths = {"mono": run_depth, "cross": cross_run_depth, "multi": run_depth}
