@@ -107,7 +107,7 @@ def main(argv=None) -> int:
 
     from sentence_transformers import SentenceTransformer
 
-    from mixlingual.encoder import BiEncoder, EncoderConfig
+    from mixlingual.models.encoder import BiEncoder, EncoderConfig
 
     torch.set_num_threads(args.threads)
     texts, source = load_texts(args.texts, args.data)

@@ -63,7 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def prepare(args, work: Path) -> dict:
     """Save the backbone in ST layout, draw the pairs, write the spec both workers read."""
     from mixlingual.config import config_from_dict
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.models.encoder import BiEncoder
     from mixlingual.train_setup import Distributed, build_sampler
 
     model_dir = work / "model"
@@ -146,7 +146,7 @@ def useful_flops_per_step(spec: dict) -> float:
     pairs' queries and passages as tokenized at the max length, per step of `batch_size` pairs."""
     from encode import forward_flops
 
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.models.encoder import BiEncoder
 
     args = spec["args"]
     encoder = BiEncoder.from_pretrained(spec["model_dir"])

@@ -10,7 +10,7 @@ from helpers_models import make_tiny_model_dir
 from mixlingual import cli
 from mixlingual.data import jsonl
 from mixlingual.data.records import Candidate, Collection, Query
-from mixlingual.encoder import BiEncoder
+from mixlingual.models.encoder import BiEncoder
 
 SENTENCES = {
     "g1": ("what is the capital of france", "paris is the capital of france"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers_models import make_tiny_model_dir
-from mixlingual.encoder import BiEncoder
+from mixlingual.models.encoder import BiEncoder
 from mixlingual.evaluate import evaluate_collection
 from mixlingual.evaluate_cli import load_benchmark
 

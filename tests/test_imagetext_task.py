@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from mixlingual.config import load_config
 from mixlingual.data.records import Candidate, Collection, Query
-from mixlingual.encoder import BiEncoder
+from mixlingual.models.encoder import BiEncoder
 from mixlingual.errors import ConfigError
 from mixlingual.evaluate import evaluate_collection
 from mixlingual.imagetext.model import ImageTextModel

@@ -19,8 +19,8 @@ from mixlingual.errors import MixlingualError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "backbone": ("mixlingual.backbones.cli", "materialize and describe a backbone (optionally save it)"),
-    "encode": ("mixlingual.encode_cli", "embed a text file with a model, writing .npy + JSON sidecar"),
+    "backbone": ("mixlingual.models.backbones.cli", "materialize and describe a backbone (optionally save it)"),
+    "encode": ("mixlingual.models.encode_cli", "embed a text file with a model, writing .npy + JSON sidecar"),
     "data": ("mixlingual.data.cli", "list, inspect, convert and overlap-check datasets"),
     "mine": ("mixlingual.mine_cli", "mine hard negatives for training items (never a translation of the positive)"),
     "train": ("mixlingual.train", "train a bi-encoder from a YAML config (hybrid batches)"),

@@ -34,7 +34,7 @@ def load_encoder(args):
     """Set --threads, then load --model with the --fp32 / --bf16 choice (else its own default)."""
     import torch
 
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.models.encoder import BiEncoder
 
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)

@@ -84,7 +84,7 @@ def evaluate_and_report(encoder, collection, out_dir, **options) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model folder, HF id, embedded:NAME or preset alias "
-                        "(me5-small, labse, xlmr-base, mbert, laser; see backbones.presets)")
+                        "(me5-small, labse, xlmr-base, mbert, laser; see models.presets)")
     parser.add_argument("--benchmark", required=True, choices=["sib200-bitext", "ntrex-bitext", "tatoeba"])
     parser.add_argument("--data", required=True, help="dataset folder (e.g. ../shared/data/sib200)")
     parser.add_argument("--split", default=None, help="sib200: train|dev (default dev)")
@@ -103,7 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixlingual.data.registry import load_collection
-    from mixlingual.backbones.presets import load_encoder
+    from mixlingual.models.load import load_encoder
 
     if args.threads:
         import torch

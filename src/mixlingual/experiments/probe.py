@@ -161,7 +161,7 @@ def default_data_dir(task: str) -> Path:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, choices=sorted(TASKS))
     parser.add_argument("--model", required=True, help="model folder, HF id, embedded:NAME or preset alias "
-                        "(me5-small, labse, xlmr-base, mbert, laser; see backbones.presets)")
+                        "(me5-small, labse, xlmr-base, mbert, laser; see models.presets)")
     parser.add_argument("--data", default=None, help="dataset folder (default: ../shared/data/sib200 or xnli-dev)")
     parser.add_argument("--out", required=True, help="output folder (metrics.json, probe.md, probe_groups.png)")
     parser.add_argument("--langs", default=None, help="comma-separated evaluation languages (default: all)")
@@ -178,7 +178,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixlingual.backbones.presets import load_encoder
+    from mixlingual.models.load import load_encoder
     from mixlingual.experiments.probe_tasks import load_sib200_topic, load_xnli
 
     if args.threads:

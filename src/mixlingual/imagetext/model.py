@@ -5,7 +5,7 @@
     txt = model.embed_texts(["zwei rote Kreise ..."])
     model.save("runs/it/final"); model = ImageTextModel.load("runs/it/final")
 
-The text tower is a `mixlingual.encoder.BiEncoder`, so after image-text training its folder
+The text tower is a `mixlingual.models.encoder.BiEncoder`, so after image-text training its folder
 (`text_tower/`, sentence-transformers layout) still works as a plain text retriever. When it is
 frozen, caption features are computed once (no grad) and cached by text, so training costs only
 the image tower and the projections; the folder then stores a reference to the unchanged tower
@@ -101,7 +101,7 @@ class ImageTextModel(nn.Module):
     @classmethod
     def build(cls, config: ImageTextConfig, text_tower: nn.Module | None = None) -> "ImageTextModel":
         """A fresh model; the text tower is loaded from `config.text_model` unless given."""
-        from mixlingual.encoder import BiEncoder
+        from mixlingual.models.encoder import BiEncoder
 
         if text_tower is None:
             text_tower = BiEncoder.from_pretrained(config.text_model)
@@ -212,7 +212,7 @@ class ImageTextModel(nn.Module):
         """Rebuild a saved model; raises ModelError when the folder is not an image-text model."""
         from safetensors.torch import load_file
 
-        from mixlingual.encoder import BiEncoder
+        from mixlingual.models.encoder import BiEncoder
 
         folder = Path(path)
         meta_file = folder / CONFIG_FILE

@@ -109,7 +109,7 @@ class TextRetrievalTask:
 
     # ----- model ------------------------------------------------------------------------
     def build_model(self, device: torch.device) -> nn.Module:
-        from mixlingual.encoder import BiEncoder
+        from mixlingual.models.encoder import BiEncoder
 
         m = self.config.model
         overrides = {"max_length_query": m.max_length_query, "max_length_passage": m.max_length_passage}

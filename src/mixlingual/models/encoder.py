@@ -25,10 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mixlingual.backbones import Backbone, load_backbone, model_max_length
-from mixlingual.backbones.st_layout import read_settings, write_st_files
+from mixlingual.models.backbones import Backbone, load_backbone, model_max_length
+from mixlingual.models.backbones.st_layout import read_settings, write_st_files
 from mixlingual.errors import ConfigError, MixlingualError, ModelError
 from mixlingual.io import replace_folder
+from mixlingual.models.presets import apply_preset, unsupported_st_modules
 
 KINDS = ("query", "passage", "sentence")
 _PROGRESS_MIN_TEXTS = 1000  # show a progress bar by default from this many texts on
@@ -92,13 +93,11 @@ class BiEncoder(torch.nn.Module):
     @classmethod
     def from_pretrained(cls, name: str, **overrides) -> "BiEncoder":
         """Load a backbone by name; settings come from its preset (an alias such as `me5-small`
-        or a known Hugging Face id, see `backbones.presets`), then the folder's saved files, then
+        or a known Hugging Face id, see `models.presets`), then the folder's saved files, then
         overrides.
 
         Default max lengths above the model's limit are lowered to it; an explicit one raises.
         """
-        from mixlingual.backbones.presets import apply_preset
-
         _check_overrides(overrides)
         load_name, preset_settings = apply_preset(name)
         return cls.from_backbone(load_backbone(load_name), defaults=preset_settings, **overrides)
@@ -111,8 +110,6 @@ class BiEncoder(torch.nn.Module):
         A sentence-transformers folder with modules beyond Transformer / Pooling / Normalize
         (LaBSE's Dense head) is refused: encoding without them would silently give other vectors.
         """
-        from mixlingual.backbones.presets import unsupported_st_modules
-
         _check_overrides(overrides)
         if backbone.source_dir:
             extra = unsupported_st_modules(backbone.source_dir)
@@ -120,7 +117,7 @@ class BiEncoder(torch.nn.Module):
                 raise ModelError(
                     f"{backbone.source_dir}: sentence-transformers modules {', '.join(extra)} are not "
                     "supported by BiEncoder (they would be skipped); load it for evaluation with "
-                    "mixlingual.backbones.presets.load_encoder")
+                    "mixlingual.models.load.load_encoder")
         stored = read_settings(backbone.source_dir) if backbone.source_dir else {}
         limit = model_max_length(backbone.model, backbone.tokenizer)
         preset = dict(defaults or {})
@@ -182,7 +179,7 @@ class BiEncoder(torch.nn.Module):
         """Run one batch and pool it (before normalization): padded, or packed when `packed`
         (default: `unpad`) and the model supports it."""
         if self.unpad if packed is None else packed:
-            from mixlingual.unpadded import supports_unpadded, unpadded_pool
+            from mixlingual.models.unpadded import supports_unpadded, unpadded_pool
 
             if self._unpad_ok is None:
                 self._unpad_ok = supports_unpadded(self.model)

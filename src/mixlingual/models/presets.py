@@ -11,10 +11,11 @@ encode the way its authors used it, so zero-shot numbers are comparable with pub
 | `me5-small/-base/-large` | intfloat/multilingual-e5-* | mean | "query: " / "passage: " | 512 tokens |
 | `laser` | (laser_encoders package) | BiLSTM max-pool | none | adapter: `integrations.laser` |
 
-Use `load_encoder(name)` (preset-aware; falls back to a sentence-transformers adapter for
-folders with modules our BiEncoder does not implement, such as LaBSE's Dense layer), or
-`apply_preset(name)` inside `BiEncoder.from_pretrained` (the one-line hook: settings are
-`{**preset, **stored_in_folder, **user_overrides}`).
+This module is data and lookups only (it imports no model code, so the encoder can import it):
+`apply_preset(name)` is the one-line hook inside `BiEncoder.from_pretrained` (settings are
+`{**preset, **stored_in_folder, **user_overrides}`); `mixlingual.models.load.load_encoder(name)`
+is the preset-aware loader that also falls back to a sentence-transformers adapter for folders
+with modules our BiEncoder does not implement, such as LaBSE's Dense layer.
 """
 
 from __future__ import annotations
@@ -92,35 +93,3 @@ def unsupported_st_modules(folder) -> list[str]:
     """Modules of an ST folder that BiEncoder would silently skip (e.g. LaBSE's Dense)."""
     return [m for m in st_modules(folder) if m not in NATIVE_ST_MODULES]
 
-
-def load_encoder(name: str, *, preset: str | None = None, device: str = "cpu", **overrides):
-    """An encoder with `encode(texts, kind=, batch_size=)`, set up as its authors used it.
-
-    * `laser` / `laser:<lang>` -> `integrations.laser.LaserAdapter` (needs the laser_encoders package + weights);
-    * a folder whose modules.json has modules beyond transformer/pooling/normalize (LaBSE's
-      Dense) -> `integrations.st_encoder.SentenceTransformerAdapter` (frozen; prefixes from the preset);
-    * anything else -> `BiEncoder.from_pretrained` with the preset's settings under `overrides`.
-
-    `preset` applies a preset to another name (e.g. a local copy of multilingual-e5-small).
-    """
-    if str(name).split(":", 1)[0].lower() == "laser":
-        from mixlingual.integrations.laser import LaserAdapter
-
-        return LaserAdapter(lang=name.split(":", 1)[1] if ":" in name else None, **overrides)
-    load_name, settings = apply_preset(name)
-    if preset is not None:
-        chosen = get_preset(preset)
-        if chosen is None:
-            known = ", ".join(sorted(a for p in PRESETS for a in p.aliases))
-            raise ModelError(f"unknown preset {preset!r}; known: {known}")
-        settings = dict(chosen.settings)
-    folder = Path(load_name).expanduser()
-    needs_st = unsupported_st_modules(folder) if folder.is_dir() else \
-        (get_preset(preset or name) or Preset("", ())).head is not None
-    if needs_st:
-        from mixlingual.integrations.st_encoder import SentenceTransformerAdapter
-
-        return SentenceTransformerAdapter(load_name, device=device, **{**settings, **overrides})
-    from mixlingual.encoder import BiEncoder
-
-    return BiEncoder.from_pretrained(load_name, **{**settings, **overrides})

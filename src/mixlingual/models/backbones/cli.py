@@ -36,8 +36,8 @@ def describe(encoder, source_dir: str | None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixlingual.backbones import load_backbone
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.models.backbones import load_backbone
+    from mixlingual.models.encoder import BiEncoder
 
     backbone = load_backbone(args.name)
     encoder = BiEncoder.from_backbone(backbone)

