@@ -24,7 +24,7 @@ import shutil
 import time
 from pathlib import Path
 
-from mixlingual.config import config_from_dict
+from mixlingual.training.config import config_from_dict
 from mixlingual.data.jsonl import read_json_records
 from mixlingual.errors import ConfigError
 from mixlingual.io import write_atomic
@@ -85,7 +85,7 @@ def format_table(before: dict, after: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixlingual.train import train
+    from mixlingual.training.loop import train
 
     if args.task == "image-text":
         from mixlingual.imagetext.cli import run_demo

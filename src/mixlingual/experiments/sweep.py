@@ -123,7 +123,7 @@ def build_plan(args: argparse.Namespace) -> tuple[CellPlan, list[Cell], dict]:
 def base_eval_config(base_config: Path, common: dict):
     """The `eval` section of the base config with the sweep's common --set applied; None when it
     does not load as a mixlingual config (a foreign train command under --no-validate)."""
-    from mixlingual.config import load_config
+    from mixlingual.training.config import load_config
 
     try:
         return load_config(base_config, [f"{k}={format_override(v)}" for k, v in common.items()]).eval
@@ -180,7 +180,7 @@ def selection_options(sweep: dict, base_eval) -> dict:
 def validate_cells(plan: CellPlan, cells: list[Cell]) -> None:
     """Resolve every distinct cell config now (no model work), so a bad key or value in a recipe
     or grid fails before hours of training; the error names the cell."""
-    from mixlingual.config import load_config
+    from mixlingual.training.config import load_config
 
     for cell in {c.group: c for c in cells}.values():
         sets = {**plan.common_sets, **cell.override_dict(), plan.seed_key: cell.seed}

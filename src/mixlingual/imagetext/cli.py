@@ -90,11 +90,11 @@ def run_demo(args: argparse.Namespace) -> int:
     """Train on the synthetic scenes (hybrid batches), evaluate before/after, print the comparison."""
     import shutil
 
-    from mixlingual.config import load_config
+    from mixlingual.training.config import load_config
     from mixlingual.imagetext.evaluate import evaluate_image_text
     from mixlingual.imagetext.formats import load_image_captions
     from mixlingual.imagetext.model import ImageTextModel
-    from mixlingual.train import train
+    from mixlingual.training.loop import train
 
     from mixlingual.errors import ConfigError
 

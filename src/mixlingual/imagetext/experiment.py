@@ -43,11 +43,11 @@ DEFAULT_REGIMES = ["caption-X-only", "hybrid", "mixed"]
 
 def run_one(config_path: str, regime: str, seed: int, steps: int, out: Path, extra: list[str]) -> dict:
     """Train one (regime, seed) unless done; return its per-query scores {key: value}."""
-    from mixlingual.config import load_config
+    from mixlingual.training.config import load_config
     from mixlingual.imagetext.evaluate import evaluate_image_text
     from mixlingual.imagetext.formats import load_image_captions
     from mixlingual.imagetext.model import ImageTextModel
-    from mixlingual.train import train
+    from mixlingual.training.loop import train
 
     run_dir = out / f"{regime}-seed{seed}"
     per_query = run_dir / "eval" / "per_query.jsonl"

@@ -33,7 +33,7 @@ from torch import nn
 
 from mixlingual.errors import ConfigError, ModelError
 from mixlingual.imagetext.towers import HFVisionTower, TowerSpec, build_tower, to_pixels
-from mixlingual.loss import InfoNCELoss
+from mixlingual.training.loss import InfoNCELoss
 
 CONFIG_FILE = "imagetext_config.json"
 WEIGHTS_FILE = "model.safetensors"

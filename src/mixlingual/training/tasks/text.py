@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mixlingual.config import Config
+from mixlingual.training.config import Config
 from mixlingual.errors import ConfigError
-from mixlingual.loss import InfoNCELoss
-from mixlingual.sampling import Batch
+from mixlingual.training.loss import InfoNCELoss
+from mixlingual.training.sampling.batch import Batch
 
 
 def passage_text_ids(texts: list[str], device: torch.device) -> torch.Tensor:
@@ -50,7 +50,7 @@ class BatchTexts:
 
 
 class TextRetrievalTask:
-    """Parallel text items -> BiEncoder -> InfoNCE (see `mixlingual.tasks` for the interface)."""
+    """Parallel text items -> BiEncoder -> InfoNCE (see `mixlingual.training.tasks` for the interface)."""
 
     name = "text"
 
@@ -132,7 +132,7 @@ class TextRetrievalTask:
         texts = self.batch_texts(batch)
         return self.loss_from_embeddings(self.embed(texts), texts)
 
-    # ----- the pieces of `loss`, also used chunk-wise by train.mini_batch (mixlingual.gradcache) --
+    # ----- the pieces of `loss`, also used chunk-wise by train.mini_batch (mixlingual.training.gradcache) --
     def batch_texts(self, batch: Batch) -> BatchTexts:
         """The query, positive and (up to data.hard_negatives) negative texts of a batch's pairs."""
         items = batch.items or [self.items[pair.item_index] for pair in batch.pairs]

@@ -51,7 +51,7 @@ import numpy as np
 from mixlingual.data.overlap import text_id
 from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
-from mixlingual.sampling_schedule import KINDS, RatioSchedule
+from mixlingual.training.sampling.schedule import KINDS, RatioSchedule
 
 __all__ = ["Pair", "Batch", "RatioSchedule", "KINDS", "MixtureBatchSampler", "HybridBatchSampler",
            "MonolingualBatchSampler", "CrossLingualBatchSampler", "BatchGuard", "ItemKeys", "item_keys"]

@@ -4,7 +4,7 @@ Read top to bottom, `train()` does: validate the config and the data (before any
 build the task's model, sampler, AdamW and warmup schedule, restore the latest checkpoint on
 `--resume`, then repeat [grad_accum micro-batches (forward + backward through DDP, which averages
 gradients across ranks during the last one's backward; with `train.mini_batch` in cached chunks,
-see mixlingual.gradcache) -> clip -> step -> log -> maybe evaluate -> maybe checkpoint] until max
+see mixlingual.training.gradcache) -> clip -> step -> log -> maybe evaluate -> maybe checkpoint] until max
 steps, the epochs, or early stopping.
 There are no callbacks: everything that happens in a step is written in the loop.
 
@@ -12,7 +12,7 @@ Outputs (OUT = output.dir)::
 
     OUT/config.yaml        the resolved config
     OUT/metrics.jsonl      train + eval records (also train_log.csv, eval_log.csv, tensorboard/)
-    OUT/checkpoints/       step-XXXXXXXX/ (last K + best), see mixlingual.checkpoint
+    OUT/checkpoints/       step-XXXXXXXX/ (last K + best), see mixlingual.training.checkpoint
     OUT/batch_counts.json  batch kinds, X-X languages, (query -> passage) language pairs drawn
     OUT/model/             the final model (sentence-transformers layout)
     OUT/best-model/        the best model by eval.metric, when an evaluation ran
@@ -35,15 +35,15 @@ from pathlib import Path
 import torch
 import yaml
 
-from mixlingual.checkpoint import latest_checkpoint, prune_checkpoints, resume_checkpoint, save_checkpoint
-from mixlingual.config import Config, load_config, save_config, validate_against_data
+from mixlingual.training.checkpoint import latest_checkpoint, prune_checkpoints, resume_checkpoint, save_checkpoint
+from mixlingual.training.config import Config, load_config, save_config, validate_against_data
 from mixlingual.errors import ConfigError
-from mixlingual.gradcache import cached_forward_backward, supports_cache
-from mixlingual.mining import Remining
-from mixlingual.tasks import make_task
+from mixlingual.training.gradcache import cached_forward_backward, supports_cache
+from mixlingual.training.mining import Remining
+from mixlingual.training.tasks import make_task
 from mixlingual.io import write_atomic
-from mixlingual.train_log import MetricsLog, eval_record
-from mixlingual.train_setup import (Distributed, build_optimizer, build_sampler, build_scheduler, gradient_sync,
+from mixlingual.training.log import MetricsLog, eval_record
+from mixlingual.training.setup import (Distributed, build_optimizer, build_sampler, build_scheduler, gradient_sync,
                                     init_distributed, total_steps, wrap_for_training)
 
 
@@ -246,7 +246,7 @@ def train(config: Config, resume: bool = False) -> dict:
 
 def _forward_backward(task, batch, engine, config: Config, dist: Distributed, sync: bool):
     """Loss of one micro-batch and its gradient / grad_accum added to `.grad`: in one graph, or
-    with `train.mini_batch` in cached chunks (mixlingual.gradcache). Under DDP gradients are
+    with `train.mini_batch` in cached chunks (mixlingual.training.gradcache). Under DDP gradients are
     averaged across ranks during the backward of the micro-batch with `sync` (the last one)."""
     accum = config.train.grad_accum
     if config.train.mini_batch:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mixlingual.config import Config
+from mixlingual.training.config import Config
 from mixlingual.errors import ConfigError
-from mixlingual.sampling import MixtureBatchSampler
+from mixlingual.training.sampling.batch import MixtureBatchSampler
 
 NO_DECAY_MARKERS = ("bias", "layernorm", "layer_norm", "norm.weight", "ln_", "log_scale")
 
@@ -81,7 +81,7 @@ def build_sampler(config: Config, items, dist: Distributed, steps: int | None = 
     """
     s = config.sampling
     if config.data.stream:
-        from mixlingual.sampling_stream import StreamingBatchSampler
+        from mixlingual.training.sampling.stream import StreamingBatchSampler
 
         sampler = StreamingBatchSampler(items, config.train.batch_size, config.ratio_schedule(1),
                                         buffer_size=config.data.buffer_size, languages=config.data.languages,

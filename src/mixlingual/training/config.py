@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from mixlingual.errors import ConfigError
-from mixlingual.sampling_schedule import SHAPES, RatioSchedule, check_ratios
+from mixlingual.training.sampling.schedule import SHAPES, RatioSchedule, check_ratios
 
 
 @dataclass
@@ -55,7 +55,7 @@ class DataConfig:
     stream: bool = False                          # read items as a stream (data too big for memory)
     buffer_size: int = 10000                      # streaming: items held in memory at once
     remine_every: int = 0                         # re-mine hard negatives every K steps (0: never)
-    mining: dict = field(default_factory=dict)    # mixlingual.mining.MineOptions: k, depth, margin, ...
+    mining: dict = field(default_factory=dict)    # mixlingual.training.mining.MineOptions: k, depth, margin, ...
 
 
 @dataclass
@@ -91,7 +91,7 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    task: str = "text"                            # a key of mixlingual.tasks.TASKS
+    task: str = "text"                            # a key of mixlingual.training.tasks.TASKS
     batch_size: int = 32                          # pairs per rank per micro-batch
     grad_accum: int = 1
     mini_batch: int | None = None                 # GradCache chunk (pairs); None: one graph per batch
@@ -246,7 +246,7 @@ def _at_least(key: str, value, low) -> None:
 
 
 def _check_mini_batch(t: TrainConfig) -> None:
-    """`train.mini_batch` cuts each batch into chunks of that many pairs (see mixlingual.gradcache);
+    """`train.mini_batch` cuts each batch into chunks of that many pairs (see mixlingual.training.gradcache);
     a chunk larger than the batch would be the batch itself, which is surely a typo."""
     if t.mini_batch is None:
         return
@@ -310,7 +310,7 @@ def validate(config: Config) -> None:
         raise ConfigError(f"eval.metric: expected a metrics.json path such as settings.multi.map, got '{e.metric}'")
     if config.data.train.name is None:
         raise ConfigError("data.train.name: a training dataset is required (e.g. mlqa, demo, jsonl)")
-    from mixlingual.mining import check_remine_config
+    from mixlingual.training.mining import check_remine_config
 
     check_remine_config(config)
 

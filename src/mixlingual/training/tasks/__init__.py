@@ -1,8 +1,8 @@
-"""Training tasks: what the one training loop (`mixlingual.train`) needs from a modality.
+"""Training tasks: what the one training loop (`mixlingual.training.loop`) needs from a modality.
 
 A task is a small object with this interface (see `TextRetrievalTask` for the reference one)::
 
-    task = TaskClass(config)                  # a validated mixlingual.config.Config
+    task = TaskClass(config)                  # a validated mixlingual.training.config.Config
     task.load_data()                          # sets task.items (sampler input) and eval data
     task.items                                # Sequence of ParallelItem-like records: .queries,
                                               #   .positives (lang -> content), .group, .mono_languages, ...
@@ -14,7 +14,7 @@ A task is a small object with this interface (see `TextRetrievalTask` for the re
     task.evaluate() -> dict | None            # metrics.json-style dict, or None without eval data
     task.save_model(path)                     # the final model in its serving layout
 
-Optional, for `train.mini_batch` (cached chunks, see `mixlingual.gradcache`): `split_batch(batch,
+Optional, for `train.mini_batch` (cached chunks, see `mixlingual.training.gradcache`): `split_batch(batch,
 size) -> (context, chunks)`, `embed(chunk) -> tuple of tensors`, `loss_from_embeddings(embeddings,
 context) -> (loss, dict)` (what `loss(batch)` computes, from embeddings) and `loss_parameters()`.
 
@@ -31,7 +31,7 @@ from mixlingual.errors import ConfigError
 
 # train.task -> "module:Class"
 TASKS: dict[str, str] = {
-    "text": "mixlingual.tasks.text:TextRetrievalTask",
+    "text": "mixlingual.training.tasks.text:TextRetrievalTask",
     "image-text": "mixlingual.imagetext.task:ImageTextTask",
 }
 

@@ -1,4 +1,4 @@
-"""`mixlingual mine`: mine hard negatives for parallel training items (see `mixlingual.mining`).
+"""`mixlingual mine`: mine hard negatives for parallel training items (see `mixlingual.training.mining`).
 
     mixlingual mine --model embedded:multilingual-e5-small --data mlqa:../shared/data/mlqa \\
         --option split=test --out runs/mined/mlqa-test.jsonl --k 8 --margin 0.95 --bf16 --threads 1
@@ -15,7 +15,7 @@ import argparse
 import logging
 
 from mixlingual.evaluate_cli import add_runtime_arguments
-from mixlingual.mining import MERGE_MODES, QUERY_MODES, SEARCH_MODES, MineOptions
+from mixlingual.training.mining import MERGE_MODES, QUERY_MODES, SEARCH_MODES, MineOptions
 
 
 def _margin(value: str) -> float | None:
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from mixlingual.data.jsonl import write_parallel
     from mixlingual.io import write_json_atomic
     from mixlingual.evaluate_cli import load_encoder
-    from mixlingual.mining import mine_negatives
+    from mixlingual.training.mining import mine_negatives
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     options = MineOptions(k=args.k, depth=args.depth, margin=args.margin, queries=args.queries, merge=args.merge,

@@ -21,7 +21,7 @@ steps, the memory of the encoder's graph growing with N, not B:
 The parameter gradients equal those of one graph over the whole batch with the same dropout
 masks (tests/test_gradcache.py: 1e-5 relative in fp32). The loss is the task's
 (`loss_from_embeddings`, the same function its `loss(batch)` uses) and the loop is the one in
-`mixlingual.train`, which calls `cached_forward_backward` instead of `loss.backward()`.
+`mixlingual.training.loop`, which calls `cached_forward_backward` instead of `loss.backward()`.
 
 DDP: the re-forwards run through the training engine (`train_setup.wrap_for_training`), all
 but the last chunk of the last micro-batch inside `no_sync()`, so DDP all-reduces the
@@ -29,7 +29,7 @@ accumulated gradients once per optimizer step, overlapped with the last chunk's 
 
 A task supports this when it has `split_batch(batch, size) -> (context, chunks)`,
 `embed(chunk) -> tuple of tensors`, `loss_from_embeddings(embeddings, context) -> (loss, info)`
-and `loss_parameters() -> list of parameters` (see `mixlingual.tasks.text`).
+and `loss_parameters() -> list of parameters` (see `mixlingual.training.tasks.text`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from functools import partial
 
 import torch
 
-from mixlingual.train_setup import gradient_sync
+from mixlingual.training.setup import gradient_sync
 
 CACHE_METHODS = ("split_batch", "embed", "loss_from_embeddings", "loss_parameters")
 
