@@ -95,7 +95,7 @@ def test_data_options_reach_the_loader_and_bad_ones_are_named(setup, capsys, tmp
     from pathlib import Path
 
     from mixlingual.errors import ConfigError
-    from mixlingual.evaluate_cli import check_data_options, parse_data_options
+    from mixlingual.evaluation.cli import check_data_options, parse_data_options
 
     root, model, _ = setup
     xquad = Path(__file__).parent / "fixtures" / "data" / "xquad-r"

@@ -13,7 +13,7 @@ from mixlingual.training.config import load_config
 from mixlingual.data.records import Candidate, Collection, Query
 from mixlingual.models.encoder import BiEncoder
 from mixlingual.errors import ConfigError
-from mixlingual.evaluate import evaluate_collection
+from mixlingual.evaluation.evaluate import evaluate_collection
 from mixlingual.imagetext.model import ImageTextModel
 from mixlingual.imagetext.synthetic import generate_scenes
 from mixlingual.imagetext.task import ImageTextTask

@@ -15,7 +15,7 @@ language -> {group -> sentence}. For every language L (other than the pivot, Eng
   `pool_sentences` sentences (and optionally `pool_langs` languages) sampled with `seed`.
 
 Per-language results are summarised by resource level, script and seen status
-(`mixlingual.data.languages`). Ranks and metrics come from `mixlingual.search` / `mixlingual.metrics`.
+(`mixlingual.data.languages`). Ranks and metrics come from `mixlingual.evaluation.search` / `mixlingual.evaluation.metrics`.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from mixlingual.data import languages as lang_table
-from mixlingual import metrics as M
+from mixlingual.evaluation import metrics as M
 from mixlingual.data.records import Collection
 from mixlingual.errors import ConfigError, DataError
-from mixlingual.search import Relevance, score_relevant
+from mixlingual.evaluation.search import Relevance, score_relevant
 
 PAIR_METRICS = ("acc", "map", "r@10")
 GROUPINGS = ("resource", "script", "seen")
@@ -49,7 +49,7 @@ class BitextOptions:
     seed: int = 0
     trained_langs: list[str] = field(default_factory=list)  # fine-tuning languages (for "seen")
     pretraining: str = "xlmr"          # key of languages.PRETRAINING
-    cache_dir: str | None = None       # on-disk embedding cache (mixlingual.embedding_cache)
+    cache_dir: str | None = None       # on-disk embedding cache (mixlingual.evaluation.embedding_cache)
     max_sentences: int | None = None   # per language: the first N sentences shared with the pivot
 
 
@@ -109,7 +109,7 @@ def encode_texts(encoder, texts: list[str], kind: str, batch_size: int, cache_di
     """`encoder.encode`, through the on-disk embedding cache when `cache_dir` is given."""
     if cache_dir is None:
         return np.asarray(encoder.encode(texts, kind=kind, batch_size=batch_size), dtype=np.float32)
-    from mixlingual.embedding_cache import encode_cached
+    from mixlingual.evaluation.embedding_cache import encode_cached
 
     return encode_cached(encoder, texts, kind, cache_dir=cache_dir, batch_size=batch_size)
 
@@ -127,7 +127,7 @@ def pool_ranks(vectors: np.ndarray, n_langs: int) -> np.ndarray:
 
     Returns (n_rows, n_langs) pool ranks of the query's translation in each language, with the
     query itself removed from the pool and NaN in its own language's column. Ties are pessimistic
-    as in `mixlingual.metrics`. Each row is sorted once and the translations' ranks looked up by
+    as in `mixlingual.evaluation.metrics`. Each row is sorted once and the translations' ranks looked up by
     binary search: `search.score_relevant` makes one pass over the pool per relevant slot, which
     costs n_langs passes per query here.
     """

@@ -55,7 +55,7 @@ def markdown(result: dict) -> str:
 
 def plot_groups(result: dict, path: Path) -> None:
     """Bar chart: xx->pivot and pivot->xx accuracy per resource level and per seen status."""
-    from mixlingual.report import plot_group_bars
+    from mixlingual.evaluation.report import plot_group_bars
 
     pivot = result["pivot"]
     plot_group_bars({by: result["groups"][by] for by in ("resource", "seen")},

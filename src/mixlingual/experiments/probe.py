@@ -137,7 +137,7 @@ def markdown(result: dict) -> str:
 
 def plot_groups(result: dict, path: Path) -> None:
     """Bar chart of accuracy and macro-F1 per resource level and per seen status."""
-    from mixlingual.report import plot_group_bars
+    from mixlingual.evaluation.report import plot_group_bars
 
     plot_group_bars({by: result["groups"][by] for by in ("resource", "seen")},
                     [("accuracy", "accuracy"), ("macro_f1", "macro_f1")],

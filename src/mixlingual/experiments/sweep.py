@@ -151,7 +151,7 @@ def default_evals(base_eval) -> list[EvalSpec]:
 
 def check_evals(evals: list[EvalSpec]) -> None:
     """Unique labels, loader options the benchmark takes, and select / confirm on disjoint data."""
-    from mixlingual.evaluate_cli import check_data_options
+    from mixlingual.evaluation.cli import check_data_options
 
     if len({e.label for e in evals}) != len(evals):
         raise ConfigError("two --eval entries share a label; name them 'label=bench:path'")

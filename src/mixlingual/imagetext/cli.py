@@ -2,7 +2,7 @@
 
 * `mixlingual evaluate --benchmark image-text --data CAPTIONS --model DIR --out OUT
   [--format jsonl|multi30k|xflickrco|xtd10|xm3600|synthetic] [--images FOLDER] [--split NAME]`
-  (hooked into `mixlingual.evaluate_cli`, which delegates here for this benchmark);
+  (hooked into `mixlingual.evaluation.cli`, which delegates here for this benchmark);
 * `mixlingual demo --task image-text [--out DIR] [--steps N]` - train on the generated scenes and
   compare the evaluation before and after (hooked into `mixlingual.demo`).
 

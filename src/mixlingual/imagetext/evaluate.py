@@ -1,7 +1,7 @@
 """Image-text retrieval evaluation per caption language, with language bias and CLIPScore.
 
-Settings (all exact search over the whole set, ranks from `mixlingual.search.score_relevant`,
-metrics from `mixlingual.metrics`, so ties and definitions match text evaluation):
+Settings (all exact search over the whole set, ranks from `mixlingual.evaluation.search.score_relevant`,
+metrics from `mixlingual.evaluation.metrics`, so ties and definitions match text evaluation):
 
 * ``t2i`` - text to image, per caption language L: each caption in L queries all images; the
   image it describes is relevant. R@1/5/10, MRR@10.
@@ -27,9 +27,9 @@ import numpy as np
 
 from mixlingual.io import atomic_open, write_json_atomic
 from mixlingual.imagetext.data import ImageCaptionItem, ImageStore
-from mixlingual.metrics import macro_mean, mean_ignoring_nan, pad_ranks, rank_distance, reciprocal_rank, \
+from mixlingual.evaluation.metrics import macro_mean, mean_ignoring_nan, pad_ranks, rank_distance, reciprocal_rank, \
     success_at_k
-from mixlingual.search import Relevance, score_relevant
+from mixlingual.evaluation.search import Relevance, score_relevant
 
 KS = (1, 5, 10)
 

@@ -144,7 +144,7 @@ class ImageTextModel(nn.Module):
             return 0
         missing = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
         if missing:
-            from mixlingual.embedding_cache import encode_cached
+            from mixlingual.evaluation.embedding_cache import encode_cached
 
             feats = encode_cached(self.text_tower, missing, self.config.caption_kind, cache_dir=cache_dir,
                                   batch_size=batch_size)

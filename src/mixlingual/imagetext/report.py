@@ -1,4 +1,4 @@
-"""report.md and plots for one image-text evaluation, built with `mixlingual.report`'s helpers.
+"""report.md and plots for one image-text evaluation, built with `mixlingual.evaluation.report`'s helpers.
 
     report.md               summary table, per-language table, language bias, CLIPScore
     per_language_r1.png     t2i / i2t R@1 per caption language
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mixlingual.io import write_atomic
-from mixlingual.report import _fmt, _pyplot, save_figure, markdown_table
+from mixlingual.evaluation.report import _fmt, _pyplot, save_figure, markdown_table
 
 _SETTINGS = (("t2i", "text -> image (macro over languages)"),
              ("i2t", "image -> text (macro over languages)"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from mixlingual.evaluate_cli import add_runtime_arguments
+from mixlingual.evaluation.cli import add_runtime_arguments
 from mixlingual.training.mining import MERGE_MODES, QUERY_MODES, SEARCH_MODES, MineOptions
 
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from mixlingual.data.cli import parse_options, parse_source
     from mixlingual.data.jsonl import write_parallel
     from mixlingual.io import write_json_atomic
-    from mixlingual.evaluate_cli import load_encoder
+    from mixlingual.evaluation.cli import load_encoder
     from mixlingual.training.mining import mine_negatives
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")

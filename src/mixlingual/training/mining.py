@@ -46,7 +46,7 @@ import numpy as np
 
 from mixlingual.data.overlap import normalize_text
 from mixlingual.data.records import ParallelItem
-from mixlingual.embedding_cache import encode_cached
+from mixlingual.evaluation.embedding_cache import encode_cached
 from mixlingual.errors import ConfigError
 
 RULES = ("equal_text", "same_group", "above_margin", "already_negative")
@@ -64,7 +64,7 @@ class MineOptions:
     merge: str = "existing-first"   # existing-first | mined-first | replace
     search: str = "exact"           # exact (chunked numpy) | faiss (IndexFlatIP)
     batch_size: int = 64
-    cache_dir: str | None = None    # on-disk embedding cache (mixlingual.embedding_cache)
+    cache_dir: str | None = None    # on-disk embedding cache (mixlingual.evaluation.embedding_cache)
     show_progress: bool | None = None
 
     def check(self) -> None:
@@ -144,7 +144,7 @@ def _query_langs(item: ParallelItem, lang: str, mode: str) -> list[str]:
 
 
 def _topk(queries: np.ndarray, candidates: np.ndarray, depth: int, search: str) -> np.ndarray:
-    from mixlingual.search import exact_topk, faiss_topk
+    from mixlingual.evaluation.search import exact_topk, faiss_topk
 
     if search == "faiss":
         return faiss_topk(queries, candidates, depth)[0]

@@ -193,7 +193,7 @@ class TextRetrievalTask:
     def evaluate(self) -> dict | None:
         if self.eval_collection is None:
             return None
-        from mixlingual.evaluate import evaluate_collection
+        from mixlingual.evaluation.evaluate import evaluate_collection
 
         e = self.config.eval
         was_training = self.encoder.training

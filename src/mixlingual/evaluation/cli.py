@@ -4,7 +4,7 @@
         --data ../shared/data/xquad-r-dev --out runs/eval/e5-xquad-r
 
 Writes DIR/metrics.json, DIR/per_query.jsonl, DIR/runs/*.trec, DIR/qrels/*.qrels (see
-`mixlingual.evaluate`), then DIR/report.md with its plots (`mixlingual.report`), and prints a
+`mixlingual.evaluation.evaluate`), then DIR/report.md with its plots (`mixlingual.evaluation.report`), and prints a
 compact table.
 """
 
@@ -142,8 +142,8 @@ def load_benchmark(name: str, path, *, candidate: str, langs, options: dict | No
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixlingual.evaluate import evaluate_collection
-    from mixlingual.report import render_report, text_summary
+    from mixlingual.evaluation.evaluate import evaluate_collection
+    from mixlingual.evaluation.report import render_report, text_summary
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.benchmark == "image-text":

@@ -5,7 +5,7 @@ of that candidate in the whole pool and within its own *block* (a contiguous sli
 e.g. one language), plus optional top-k lists.  It scores a chunk of queries at a time and never
 holds the full queries x pool matrix, nor sorts whole rows: a rank is 1 + the number of
 candidates that score higher, counted per block with one comparison pass per relevant slot.
-Ties follow `mixlingual.metrics.TIE_RULE` (pessimistic), so the ranks equal
+Ties follow `mixlingual.evaluation.metrics.TIE_RULE` (pessimistic), so the ranks equal
 `metrics.relevant_ranks_dense` exactly.
 
 `faiss_topk` serves top-k retrieval from large corpora (IndexFlatIP, or IVF when asked).

@@ -7,7 +7,7 @@ Settings (as in LAReQA and the hybrid-batch paper; relevance: `query.group in ca
 * multi - queries in X against the pool of all languages, every relevant candidate counted.
 
 All three come from one pass: each query language is scored against the whole pool (sorted by
-language into blocks) and `mixlingual.search.score_relevant` returns every relevant candidate's
+language into blocks) and `mixlingual.evaluation.search.score_relevant` returns every relevant candidate's
 rank in the pool (multi) and within its own language block (mono / cross).  Macro averages: mono
 over languages, cross over ordered pairs, multi over query languages.  Language bias is the rank
 distance of multilingual queries.  Nothing is written unless `out_dir` is given, so training can
@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mixlingual import metrics
+from mixlingual.evaluation import metrics
 from mixlingual.data.records import Collection
-from mixlingual.embedding_cache import encode_cached
+from mixlingual.evaluation.embedding_cache import encode_cached
 from mixlingual.errors import ConfigError, DataError, ModelError
-from mixlingual.eval_outputs import EvalOutputs
-from mixlingual.search import DEFAULT_CHUNK_BYTES, Relevance, score_relevant
+from mixlingual.evaluation.outputs import EvalOutputs
+from mixlingual.evaluation.search import DEFAULT_CHUNK_BYTES, Relevance, score_relevant
 
 SETTINGS = ("mono", "cross", "multi")
 CANDIDATE_MODES = ("sentence", "sentence+context")

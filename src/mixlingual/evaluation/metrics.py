@@ -35,7 +35,7 @@ def relevant_ranks_dense(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray
     """Reference ranks from a full score matrix (nq, nc) and a boolean relevance mask.
 
     Sorts every row (key: score descending, non-relevant first among ties, then index), so it
-    needs the full matrix; `mixlingual.search` computes the same ranks in bounded memory.
+    needs the full matrix; `mixlingual.evaluation.search` computes the same ranks in bounded memory.
     Returns the rank matrix (nq, max R), inf-padded.
     """
     scores = np.asarray(scores, dtype=np.float64)

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from mixlingual.io import json_safe, write_json_atomic
-from mixlingual.metrics import METRIC_NAMES
+from mixlingual.evaluation.metrics import METRIC_NAMES
 
 
 def _first_rank(rank) -> int | None:

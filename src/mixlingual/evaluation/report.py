@@ -208,7 +208,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixlingual.errors import ConfigError
-    from mixlingual.evaluate import load_metrics
+    from mixlingual.evaluation.evaluate import load_metrics
 
     loaded = [load_metrics(d) for d in args.dirs]
     names = args.names or [Path(d).resolve().name for d in args.dirs]
