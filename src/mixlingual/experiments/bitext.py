@@ -15,7 +15,10 @@ language -> {group -> sentence}. For every language L (other than the pivot, Eng
   `pool_sentences` sentences (and optionally `pool_langs` languages) sampled with `seed`.
 
 Per-language results are summarised by resource level, script and seen status
-(`mixlingual.data.languages`). Ranks and metrics come from `mixlingual.evaluation.search` / `mixlingual.evaluation.metrics`.
+(`mixlingual.data.languages`). Ranks and metrics come from `mixlingual.evaluation.search` /
+`mixlingual.evaluation.metrics`. With `out_dir`, `write_bitext_report` writes `metrics.json`,
+`bitext.md` (group summaries, then one row per language sorted by resource level) and
+`bitext_groups.png` (accuracy per group); `bitext_report` is the command line.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from mixlingual.evaluation import metrics as M
 from mixlingual.data.records import Collection
 from mixlingual.errors import ConfigError, DataError
 from mixlingual.evaluation.search import Relevance, score_relevant
+from mixlingual.io import write_atomic, write_json_atomic
 
 PAIR_METRICS = ("acc", "map", "r@10")
 GROUPINGS = ("resource", "script", "seen")
@@ -227,8 +231,6 @@ def evaluate_bitext(encoder, collection: Collection, pivot: str = "eng", *, out_
         "groups": _summaries(per_language, opts),
     }
     if out_dir is not None:
-        from mixlingual.experiments.bitext_report import write_bitext_report
-
         write_bitext_report(result, Path(out_dir))
     return result
 
@@ -251,3 +253,55 @@ def _pool_setting(vectors, table, pivot_code, langs, opts: BitextOptions) -> dic
     summary.update(pool_languages=len(pool_langs), pool_sentences=len(groups))
     return {"per_language": per_language, "summary": summary}
 
+
+# ----- files: metrics.json, bitext.md, bitext_groups.png ----------------------------------
+_RESOURCE_ORDER = {"high": 0, "low": 1, "unknown": 2}
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else (f"{100 * value:.1f}" if isinstance(value, float) and value <= 1 else
+                                      f"{value:.1f}" if isinstance(value, float) else str(value))
+
+
+def markdown(result: dict) -> str:
+    """Group summaries and the per-language table (percentages; rank distance in ranks)."""
+    columns = [f"xx->pivot {k}" for k in PAIR_METRICS] + [f"pivot->xx {k}" for k in PAIR_METRICS] + \
+        ["multi map", "multi rank_distance"]
+    pivot = result["pivot"]
+    lines = [f"# Bitext retrieval: {result['collection']} (pivot {pivot}, encoder {result['encoder']})", ""]
+    settings = result["settings"]
+    lines += ["| setting | " + " | ".join(settings["xx->pivot"]) + " |", "|---" * 4 + "|"]
+    for name in ("xx->pivot", "pivot->xx"):
+        lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in settings[name].values()) + " |")
+    if settings.get("multi"):
+        lines += ["", "multilingual pool: " + ", ".join(f"{k} {_fmt(v)}" for k, v in settings["multi"].items())]
+    header = "| group | languages | " + " | ".join(c.replace("pivot", pivot) for c in columns) + " |"
+    for by in GROUPINGS:
+        lines += ["", f"## By {by}", "", header, "|---" * (len(columns) + 2) + "|"]
+        for name, values in result["groups"][by].items():
+            lines.append(f"| {name} | {values['n_languages']} | " + " | ".join(_fmt(values.get(c)) for c in columns) + " |")
+    lines += ["", "## Per language", "", "| lang | name | script | resource | seen | " +
+              " | ".join(c.replace("pivot", pivot) for c in columns) + " |", "|---" * (len(columns) + 5) + "|"]
+    rows = sorted(result["per_language"].items(), key=lambda kv: (_RESOURCE_ORDER.get(kv[1]["resource"], 3), kv[0]))
+    for lang, v in rows:
+        lines.append(f"| {lang} | {v['name']} | {v['script']} | {v['resource']} | {v['seen']} | " +
+                     " | ".join(_fmt(v.get(c)) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_groups(result: dict, path: Path) -> None:
+    """Bar chart: xx->pivot and pivot->xx accuracy per resource level and per seen status."""
+    from mixlingual.evaluation.report import plot_group_bars
+
+    pivot = result["pivot"]
+    plot_group_bars({by: result["groups"][by] for by in ("resource", "seen")},
+                    [("xx->pivot acc", f"xx->{pivot} acc"), ("pivot->xx acc", f"{pivot}->xx acc")],
+                    path, ylabel="accuracy (%)", suptitle=f"{result['collection']}: {result['encoder']}")
+
+
+def write_bitext_report(result: dict, out_dir: Path) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out_dir / "metrics.json", result)
+    write_atomic(out_dir / "bitext.md", markdown(result))
+    plot_groups(result, out_dir / "bitext_groups.png")

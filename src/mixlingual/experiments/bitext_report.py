@@ -1,7 +1,5 @@
-"""Files and command line of the bitext evaluation (`mixlingual.experiments.bitext`).
-
-`write_bitext_report(result, out_dir)` writes `metrics.json`, `bitext.md` (group summaries, then one
-row per language sorted by resource level) and `bitext_groups.png` (accuracy per group).
+"""Command line of the bitext evaluation (`mixlingual.experiments.bitext`, which also writes its
+files: `metrics.json`, `bitext.md` and `bitext_groups.png`).
 
 Command line (also what `mixlingual evaluate --benchmark sib200-bitext|ntrex-bitext|tatoeba` runs)::
 
@@ -16,65 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from mixlingual.experiments.bitext import GROUPINGS, PAIR_METRICS
-from mixlingual.io import write_atomic, write_json_atomic
-
-_RESOURCE_ORDER = {"high": 0, "low": 1, "unknown": 2}
-
-
-def _fmt(value) -> str:
-    return "-" if value is None else (f"{100 * value:.1f}" if isinstance(value, float) and value <= 1 else
-                                      f"{value:.1f}" if isinstance(value, float) else str(value))
-
-
-def markdown(result: dict) -> str:
-    """Group summaries and the per-language table (percentages; rank distance in ranks)."""
-    columns = [f"xx->pivot {k}" for k in PAIR_METRICS] + [f"pivot->xx {k}" for k in PAIR_METRICS] + \
-        ["multi map", "multi rank_distance"]
-    pivot = result["pivot"]
-    lines = [f"# Bitext retrieval: {result['collection']} (pivot {pivot}, encoder {result['encoder']})", ""]
-    settings = result["settings"]
-    lines += ["| setting | " + " | ".join(settings["xx->pivot"]) + " |", "|---" * 4 + "|"]
-    for name in ("xx->pivot", "pivot->xx"):
-        lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in settings[name].values()) + " |")
-    if settings.get("multi"):
-        lines += ["", "multilingual pool: " + ", ".join(f"{k} {_fmt(v)}" for k, v in settings["multi"].items())]
-    header = "| group | languages | " + " | ".join(c.replace("pivot", pivot) for c in columns) + " |"
-    for by in GROUPINGS:
-        lines += ["", f"## By {by}", "", header, "|---" * (len(columns) + 2) + "|"]
-        for name, values in result["groups"][by].items():
-            lines.append(f"| {name} | {values['n_languages']} | " + " | ".join(_fmt(values.get(c)) for c in columns) + " |")
-    lines += ["", "## Per language", "", "| lang | name | script | resource | seen | " +
-              " | ".join(c.replace("pivot", pivot) for c in columns) + " |", "|---" * (len(columns) + 5) + "|"]
-    rows = sorted(result["per_language"].items(), key=lambda kv: (_RESOURCE_ORDER.get(kv[1]["resource"], 3), kv[0]))
-    for lang, v in rows:
-        lines.append(f"| {lang} | {v['name']} | {v['script']} | {v['resource']} | {v['seen']} | " +
-                     " | ".join(_fmt(v.get(c)) for c in columns) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def plot_groups(result: dict, path: Path) -> None:
-    """Bar chart: xx->pivot and pivot->xx accuracy per resource level and per seen status."""
-    from mixlingual.evaluation.report import plot_group_bars
-
-    pivot = result["pivot"]
-    plot_group_bars({by: result["groups"][by] for by in ("resource", "seen")},
-                    [("xx->pivot acc", f"xx->{pivot} acc"), ("pivot->xx acc", f"{pivot}->xx acc")],
-                    path, ylabel="accuracy (%)", suptitle=f"{result['collection']}: {result['encoder']}")
-
-
-def write_bitext_report(result: dict, out_dir: Path) -> None:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out_dir / "metrics.json", result)
-    write_atomic(out_dir / "bitext.md", markdown(result))
-    plot_groups(result, out_dir / "bitext_groups.png")
+from mixlingual.experiments.bitext import evaluate_bitext, markdown
 
 
 def evaluate_and_report(encoder, collection, out_dir, **options) -> int:
     """Evaluate, write the report files into `out_dir` and print the summary (CLI entry points)."""
-    from mixlingual.experiments.bitext import evaluate_bitext
-
     started = time.perf_counter()
     result = evaluate_bitext(encoder, collection, out_dir=out_dir, **options)
     print(markdown(result).split("\n## By script")[0])
