@@ -81,7 +81,7 @@ REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 def test_demo_yaml_is_the_demo_settings():
     from mixlingual.training.config import config_from_dict
-    from mixlingual.demo import DEMO_SETTINGS
+    from mixlingual.experiments.demo import DEMO_SETTINGS
 
     assert load_config(REPO / "configs" / "demo.yaml") == config_from_dict(DEMO_SETTINGS)
 

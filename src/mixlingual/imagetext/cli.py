@@ -4,7 +4,7 @@
   [--format jsonl|multi30k|xflickrco|xtd10|xm3600|synthetic] [--images FOLDER] [--split NAME]`
   (hooked into `mixlingual.evaluation.cli`, which delegates here for this benchmark);
 * `mixlingual demo --task image-text [--out DIR] [--steps N]` - train on the generated scenes and
-  compare the evaluation before and after (hooked into `mixlingual.demo`).
+  compare the evaluation before and after (hooked into `mixlingual.experiments.demo`).
 
 Both are also runnable alone: `python -m mixlingual.imagetext.cli evaluate|demo ...`.
 """
