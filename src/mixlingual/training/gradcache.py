@@ -23,7 +23,7 @@ masks (tests/test_gradcache.py: 1e-5 relative in fp32). The loss is the task's
 (`loss_from_embeddings`, the same function its `loss(batch)` uses) and the loop is the one in
 `mixlingual.training.loop`, which calls `cached_forward_backward` instead of `loss.backward()`.
 
-DDP: the re-forwards run through the training engine (`train_setup.wrap_for_training`), all
+DDP: the re-forwards run through the training engine (`training.setup.wrap_for_training`), all
 but the last chunk of the last micro-batch inside `no_sync()`, so DDP all-reduces the
 accumulated gradients once per optimizer step, overlapped with the last chunk's backward.
 

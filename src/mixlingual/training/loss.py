@@ -9,7 +9,7 @@ gathered with an all_gather whose backward sums the gradients of every rank's lo
 each rank the part for its own passages (what `torch.distributed.nn.functional.all_gather`
 does, written out because that function is deprecated), so each query competes against the global batch; the labels
 are offset by this rank's position. Each rank averages over its own queries; averaging the
-gradients across ranks (DistributedDataParallel does, see train_setup.wrap_for_training) then gives the mean over the global batch.
+gradients across ranks (DistributedDataParallel does, see training.setup.wrap_for_training) then gives the mean over the global batch.
 
 Precision: scores and cross-entropy are computed in float32 even inside a bf16 autocast region
 (`fp32_cosine_logits`). At temperature 0.05 a bf16 logit steps by ~0.1 near 20, which is

@@ -1,6 +1,6 @@
 """The pieces the training loop is built from: device and DDP set-up, sampler, optimizer, schedule.
 
-Kept apart from `train.py` so the loop itself reads top to bottom. Nothing here holds state.
+Kept apart from `loop.py` so the loop itself reads top to bottom. Nothing here holds state.
 """
 
 from __future__ import annotations
