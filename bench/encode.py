@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mixlingual.io import write_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("MIXLINGUAL_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -105,7 +107,7 @@ def main(argv=None) -> int:
 
     from sentence_transformers import SentenceTransformer
 
-    from mixlingual.encoder import BiEncoder, EncoderConfig
+    from mixlingual.models.encoder import BiEncoder, EncoderConfig
 
     torch.set_num_threads(args.threads)
     texts, source = load_texts(args.texts, args.data)
@@ -157,10 +159,7 @@ def main(argv=None) -> int:
     results["encode_vs_matmul"] = {p: results["encode_gflops"][p] / results["matmul_gflops"][p]
                                    for p in ("fp32", "bf16")}
     print_table(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, args.out)
+    write_atomic(args.out, json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mixlingual.data.records import Candidate, Collection, Query
-from mixlingual.evaluate import evaluate_collection
+from mixlingual.evaluation.evaluate import evaluate_collection
 
 LANGS = ["ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh"]
 

@@ -37,9 +37,9 @@ def parse_args(argv=None):
 
 
 def build(args):
-    from mixlingual.config import config_from_dict
-    from mixlingual.tasks import make_task
-    from mixlingual.train_setup import Distributed, build_optimizer, build_sampler
+    from mixlingual.training.config import config_from_dict
+    from mixlingual.training.tasks import make_task
+    from mixlingual.training.setup import Distributed, build_optimizer, build_sampler
 
     data = {"name": "demo"} if args.data == "demo" else {"name": "mlqa", "path": str(SHARED / "mlqa")}
     settings = {"model": {"name": args.model, "max_length_query": args.max_length,

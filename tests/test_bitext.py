@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bitext_fixtures import CharNgramEncoder, GroupOracleEncoder, make_ntrex_dir, make_sib_dir
-from mixlingual import metrics
+from mixlingual.evaluation import metrics
 from mixlingual.data import ntrex, sib200
 from mixlingual.errors import ConfigError
 from mixlingual.experiments.bitext import evaluate_bitext, pool_ranks, sentence_table

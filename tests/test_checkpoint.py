@@ -15,12 +15,12 @@ import torch
 from helpers_train import tiny_run_overrides
 from safetensors.torch import load_file
 
-from mixlingual.checkpoint import (MANIFEST, latest_checkpoint, list_checkpoints, load_checkpoint,
+from mixlingual.training.checkpoint import (MANIFEST, latest_checkpoint, list_checkpoints, load_checkpoint,
                                    prune_checkpoints, resume_checkpoint, save_checkpoint, verify_checkpoint)
 from mixlingual.cli import main
-from mixlingual.config import load_config, save_config
+from mixlingual.training.config import load_config, save_config
 from mixlingual.errors import CheckpointError
-from mixlingual.train import train
+from mixlingual.training.loop import train
 
 
 def _model_and_optimizer(seed=0):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mixlingual.config import load_config, save_config, validate_against_data
+from mixlingual.training.config import load_config, save_config, validate_against_data
 from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
 
@@ -80,8 +80,8 @@ REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
 def test_demo_yaml_is_the_demo_settings():
-    from mixlingual.config import config_from_dict
-    from mixlingual.demo import DEMO_SETTINGS
+    from mixlingual.training.config import config_from_dict
+    from mixlingual.experiments.demo import DEMO_SETTINGS
 
     assert load_config(REPO / "configs" / "demo.yaml") == config_from_dict(DEMO_SETTINGS)
 

@@ -87,10 +87,10 @@ def test_reads_a_real_training_output(tmp_path):
     torch.set_num_threads(1)
     from helpers_train import tiny_run_overrides
 
-    from mixlingual.config import load_config
+    from mixlingual.training.config import load_config
     from mixlingual.data.jsonl import read_parallel, write_collection
     from mixlingual.data.records import Candidate, Collection, Query
-    from mixlingual.train import train
+    from mixlingual.training.loop import train
 
     overrides = tiny_run_overrides(tmp_path, steps=4)
     items = list(read_parallel(tmp_path / "train.jsonl"))[:8]

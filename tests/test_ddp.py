@@ -1,6 +1,6 @@
 """DDP on 2 CPU processes (gloo): the run equals one process with the same global batch.
 
-Also with `train.mini_batch` on the DDP side only (cached chunks, mixlingual.gradcache).
+Also with `train.mini_batch` on the DDP side only (cached chunks, mixlingual.training.gradcache).
 
 With dropout off and fp32, 2 ranks x 4 pairs (passages gathered across ranks, gradients
 averaged) must give the weights of 1 process x 8 pairs: the sampler deals the same global batch,
@@ -21,8 +21,8 @@ from helpers_models import make_tiny_model_dir
 from helpers_train import tiny_run_overrides
 from safetensors.torch import load_file
 
-from mixlingual.config import load_config, save_config
-from mixlingual.train import train
+from mixlingual.training.config import load_config, save_config
+from mixlingual.training.loop import train
 
 
 def _no_dropout_model(path: Path) -> None:

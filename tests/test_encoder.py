@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers_models import make_tiny_model_dir
-from mixlingual.encoder import BiEncoder, EncoderConfig
+from mixlingual.models.encoder import BiEncoder, EncoderConfig
 from mixlingual.errors import ConfigError, MixlingualError, ModelError
 
 TEXTS = ["what is the capital of france", "paris", "the river in the city is big and old",

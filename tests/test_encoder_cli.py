@@ -10,7 +10,7 @@ import torch
 
 from helpers_models import make_tiny_model_dir
 from mixlingual.cli import main
-from mixlingual.encoder import BiEncoder
+from mixlingual.models.encoder import BiEncoder
 
 TEXTS = ["what is the capital of france", "paris is a big city", "the river is old"]
 

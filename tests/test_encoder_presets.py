@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from mixlingual.backbones import presets
-from mixlingual.encoder import BiEncoder
+from mixlingual.models import presets
+from mixlingual.models.encoder import BiEncoder
 from mixlingual.errors import ModelError
 from helpers_models import make_tiny_model_dir
 

@@ -9,7 +9,7 @@ import pytest
 
 from mixlingual.data.records import Candidate, Collection, Query
 from mixlingual.errors import ConfigError, DataError
-from mixlingual.evaluate import evaluate_collection
+from mixlingual.evaluation.evaluate import evaluate_collection
 
 # axes: group g1, group g2, "english-ness", "german-ness"
 VECTORS = {

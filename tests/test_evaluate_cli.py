@@ -10,7 +10,7 @@ from helpers_models import make_tiny_model_dir
 from mixlingual import cli
 from mixlingual.data import jsonl
 from mixlingual.data.records import Candidate, Collection, Query
-from mixlingual.encoder import BiEncoder
+from mixlingual.models.encoder import BiEncoder
 
 SENTENCES = {
     "g1": ("what is the capital of france", "paris is the capital of france"),
@@ -95,7 +95,7 @@ def test_data_options_reach_the_loader_and_bad_ones_are_named(setup, capsys, tmp
     from pathlib import Path
 
     from mixlingual.errors import ConfigError
-    from mixlingual.evaluate_cli import check_data_options, parse_data_options
+    from mixlingual.evaluation.cli import check_data_options, parse_data_options
 
     root, model, _ = setup
     xquad = Path(__file__).parent / "fixtures" / "data" / "xquad-r"

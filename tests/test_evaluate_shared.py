@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from helpers_models import make_tiny_model_dir
-from mixlingual.encoder import BiEncoder
-from mixlingual.evaluate import evaluate_collection
-from mixlingual.evaluate_cli import load_benchmark
+from mixlingual.models.encoder import BiEncoder
+from mixlingual.evaluation.evaluate import evaluate_collection
+from mixlingual.evaluation.cli import load_benchmark
 
 SHARED = Path(os.environ.get("MIXLINGUAL_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 XQUAD_R = SHARED / "xquad-r-dev"

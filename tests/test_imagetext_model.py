@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers_models import make_tiny_model_dir
-from mixlingual.encoder import BiEncoder
+from mixlingual.models.encoder import BiEncoder
 from mixlingual.errors import ConfigError, ModelError
 from mixlingual.imagetext.model import CONFIG_FILE, ImageTextConfig, ImageTextModel
 from mixlingual.imagetext.objective import (MomentumConfig, MomentumDistillation, caption_alignment_loss,

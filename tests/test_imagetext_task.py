@@ -9,16 +9,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mixlingual.config import load_config
+from mixlingual.training.config import load_config
 from mixlingual.data.records import Candidate, Collection, Query
-from mixlingual.encoder import BiEncoder
+from mixlingual.models.encoder import BiEncoder
 from mixlingual.errors import ConfigError
-from mixlingual.evaluate import evaluate_collection
+from mixlingual.evaluation.evaluate import evaluate_collection
 from mixlingual.imagetext.model import ImageTextModel
 from mixlingual.imagetext.synthetic import generate_scenes
 from mixlingual.imagetext.task import ImageTextTask
-from mixlingual.sampling import Batch, Pair
-from mixlingual.train import train
+from mixlingual.training.sampling.batch import Batch, Pair
+from mixlingual.training.loop import train
 
 
 def _config(out, *overrides):
@@ -120,7 +120,7 @@ def test_resume_after_a_crash_gives_the_same_weights(tmp_path, monkeypatch):
 def test_text_sampler_over_images_shards_ranks_and_never_repeats_an_image():
     from mixlingual.imagetext.data import to_parallel_items
     from mixlingual.imagetext.formats import load_image_captions
-    from mixlingual.sampling import MixtureBatchSampler
+    from mixlingual.training.sampling.batch import MixtureBatchSampler
 
     items = to_parallel_items(load_image_captions("synthetic", None, n=60, size=16, langs=["en", "zh", "hi"]))
     ratios = {"X-X": 0.4, "X-Y": 0.3, "mixed": 0.3}

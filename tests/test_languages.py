@@ -2,7 +2,7 @@
 
 import pytest
 
-from mixlingual import languages as L
+from mixlingual.data import languages as L
 from mixlingual.errors import DataError, MixlingualError
 
 

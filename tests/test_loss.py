@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from mixlingual.loss import InfoNCELoss
+from mixlingual.training.loss import InfoNCELoss
 
 
 def hand_loss(q, p, tau):
@@ -119,7 +119,7 @@ def test_st_group_aware_loss_is_float32_under_autocast():
 # ----- false negatives: columns equal to the query's own positive text are masked ------------------
 
 def test_same_text_mask_hides_duplicates_of_the_own_positive_but_not_the_own_column():
-    from mixlingual.loss import same_text_mask
+    from mixlingual.training.loss import same_text_mask
 
     own = torch.tensor([10, 20, 10])
     columns = torch.tensor([10, 20, 10, 30, 20])      # 3 positives, then hard negatives 30 and 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mixlingual import metrics
+from mixlingual.evaluation import metrics
 
 
 def _random_problem(seed: int, nq: int = 40, nc: int = 150):

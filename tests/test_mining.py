@@ -1,4 +1,4 @@
-"""Mined hard negatives (`mixlingual.mining`, `mixlingual mine`): translations and duplicates of the
+"""Mined hard negatives (`mixlingual.training.mining`, `mixlingual mine`): translations and duplicates of the
 positive are never mined, the margin filter works, counts add up, existing negatives merge."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from mixlingual.data.jsonl import read_parallel, write_parallel
 from mixlingual.data.overlap import normalize_text
 from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
-from mixlingual.mining import RULES, MineOptions, merge_negatives, mine_negatives
+from mixlingual.training.mining import RULES, MineOptions, merge_negatives, mine_negatives
 
 FIX = Path(__file__).parent / "fixtures" / "data"
 DIM = 64
@@ -323,7 +323,7 @@ class _Crash(RuntimeError):
 def _remine_config(tmp_path, out, *extra):
     from helpers_train import tiny_run_overrides
 
-    from mixlingual.config import load_config
+    from mixlingual.training.config import load_config
 
     return load_config(None, tiny_run_overrides(tmp_path, steps=6, out=out) + [
         "data.hard_negatives=1", "data.remine_every=2",
@@ -334,8 +334,8 @@ def _remine_config(tmp_path, out, *extra):
 def test_remining_during_training_resumes_exactly(tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
-    from mixlingual.tasks.text import TextRetrievalTask
-    from mixlingual.train import train
+    from mixlingual.training.tasks.text import TextRetrievalTask
+    from mixlingual.training.loop import train
 
     torch.set_num_threads(1)
     train(_remine_config(tmp_path, "straight"))

@@ -140,7 +140,7 @@ def test_real_german_answers_join_the_mlqa_test_files():
 
 @pytest.mark.parametrize("name", ["mlqa-hybrid.yaml", "mlqa-xx.yaml", "mlqa-xy.yaml", "sweeps/base-mlqa-e5.yaml"])
 def test_mlqa_configs_read_the_german_answers_and_use_hard_negatives(name):
-    from mixlingual.config import load_config
+    from mixlingual.training.config import load_config
 
     config = load_config(Path(__file__).resolve().parents[1] / "configs" / name)
     assert config.data.train.options == {"split": "test", "german_answers": "auto"}

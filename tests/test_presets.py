@@ -6,7 +6,8 @@ import types
 import numpy as np
 import pytest
 
-from mixlingual.backbones.presets import apply_preset, get_preset, load_encoder, unsupported_st_modules
+from mixlingual.models.load import load_encoder
+from mixlingual.models.presets import apply_preset, get_preset, unsupported_st_modules
 from mixlingual.errors import ModelError
 
 
@@ -88,7 +89,7 @@ def test_dense_head_folder_goes_through_sentence_transformers(tmp_path):
     assert got.shape == (2, 8) and enc.dim == 8 and np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     assert np.allclose(got, st.encode(texts, normalize_embeddings=True), atol=1e-5)
     # BiEncoder would skip the Dense layer (other vectors altogether), so it refuses the folder
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.models.encoder import BiEncoder
 
     with pytest.raises(ModelError, match="Dense"):
         BiEncoder.from_pretrained(folder)

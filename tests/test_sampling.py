@@ -10,7 +10,7 @@ import pytest
 
 from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
-from mixlingual.sampling import (
+from mixlingual.training.sampling.batch import (
     CrossLingualBatchSampler,
     HybridBatchSampler,
     MixtureBatchSampler,

@@ -9,11 +9,11 @@ import torch
 from helpers_train import tiny_run_overrides
 from test_sampling import binomial_bounds, check_batch, make_items
 
-from mixlingual.config import load_config
+from mixlingual.training.config import load_config
 from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
-from mixlingual.sampling_stream import StreamingBatchSampler
-from mixlingual.train import train
+from mixlingual.training.sampling.stream import StreamingBatchSampler
+from mixlingual.training.loop import train
 
 
 class CountingStream:
@@ -88,7 +88,7 @@ def _stream_config(*overrides):
 
 
 def test_stream_sampler_built_from_config_keeps_to_data_languages():
-    from mixlingual.train_setup import Distributed, build_sampler
+    from mixlingual.training.setup import Distributed, build_sampler
 
     items = make_items(n_groups=150)
     config = _stream_config("data.languages=[de, es]", "data.buffer_size=120", "sampling.kind=mixture",
@@ -103,7 +103,7 @@ def test_stream_sampler_built_from_config_keeps_to_data_languages():
 
 
 def test_stream_language_weights_are_the_in_memory_samplers():
-    from mixlingual.sampling import MonolingualBatchSampler
+    from mixlingual.training.sampling.batch import MonolingualBatchSampler
 
     items = make_items(n_groups=150)
     items += [ParallelItem(id=f"en{i}", queries={"en": f"q {i}"}, positives={"en": f"p {i}"}) for i in range(600)]
@@ -122,7 +122,7 @@ def test_stream_language_weights_are_the_in_memory_samplers():
 
 
 def test_stream_runs_the_in_memory_data_checks():
-    from mixlingual.config import validate_against_data
+    from mixlingual.training.config import validate_against_data
 
     items = make_items(n_groups=6)
     with pytest.raises(ConfigError, match="data.languages: no training data in 'fi'"):

@@ -16,9 +16,9 @@ from test_sampling import check_batch
 from mixlingual.data.overlap import normalize_text
 from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
-from mixlingual.sampling import (CrossLingualBatchSampler, HybridBatchSampler, MixtureBatchSampler,
+from mixlingual.training.sampling.batch import (CrossLingualBatchSampler, HybridBatchSampler, MixtureBatchSampler,
                                  MonolingualBatchSampler)
-from mixlingual.sampling_stream import StreamingBatchSampler
+from mixlingual.training.sampling.stream import StreamingBatchSampler
 
 SHARED = Path(os.environ.get("MIXLINGUAL_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 MIXTURE = {"X-X": 0.3, "X-Y": 0.4, "mixed": 0.3}

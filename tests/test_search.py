@@ -8,9 +8,9 @@ import warnings
 import numpy as np
 import pytest
 
-from mixlingual import metrics
-from mixlingual.embedding_cache import EmbeddingCache, encode_cached
-from mixlingual.search import Relevance, exact_topk, faiss_topk, score_relevant, write_trec_run
+from mixlingual.evaluation import metrics
+from mixlingual.evaluation.embedding_cache import EmbeddingCache, encode_cached
+from mixlingual.evaluation.search import Relevance, exact_topk, faiss_topk, score_relevant, write_trec_run
 
 
 def _problem(seed=0, nq=37, nc=90, dim=8, quantize=False):

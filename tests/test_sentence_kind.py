@@ -15,7 +15,7 @@ import pytest
 from bitext_fixtures import make_sib_dir
 from helpers_models import make_tiny_model_dir
 from mixlingual.data import sib200
-from mixlingual.encoder import BiEncoder
+from mixlingual.models.encoder import BiEncoder
 from mixlingual.errors import MixlingualError
 from mixlingual.experiments.bitext import evaluate_bitext
 from mixlingual.experiments.probe import ProbeConfig, featurize

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mixlingual.config import load_config
+from mixlingual.training.config import load_config
 from mixlingual.experiments import sweep
 
 ROOT = Path(__file__).resolve().parents[1]

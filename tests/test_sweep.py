@@ -51,8 +51,8 @@ def write_eval_outputs(out: Path, metrics: dict, *, mono: list[float], multi: li
     import numpy as np
 
     from mixlingual.data.records import Query
-    from mixlingual.eval_outputs import EvalOutputs
-    from mixlingual.metrics import METRIC_NAMES
+    from mixlingual.evaluation.outputs import EvalOutputs
+    from mixlingual.evaluation.metrics import METRIC_NAMES
 
     n = len(mono)
     queries = [Query(f"en:q{i}", "en", f"question {i}", f"q{i}") for i in range(n)]

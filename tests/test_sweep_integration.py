@@ -22,7 +22,7 @@ pytest.importorskip("torch")
 def test_real_cell_trains_evaluates_and_is_not_redone(tmp_path, monkeypatch):
     from helpers_train import tiny_run_overrides
 
-    from mixlingual.config import apply_override
+    from mixlingual.training.config import apply_override
     from mixlingual.data.jsonl import read_parallel, write_collection
     from mixlingual.data.records import Candidate, Collection, Query
     from mixlingual.experiments import sweep

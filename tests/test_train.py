@@ -12,13 +12,13 @@ from helpers_models import TINY_WORDS
 from helpers_train import tiny_run_overrides
 from safetensors.torch import load_file
 
-import mixlingual.train
+import mixlingual.training.loop
 from mixlingual.cli import main
-from mixlingual.config import load_config
+from mixlingual.training.config import load_config
 from mixlingual.data.jsonl import read_parallel, write_collection
 from mixlingual.data.records import Candidate, Collection, Query
 from mixlingual.errors import ConfigError
-from mixlingual.train import train
+from mixlingual.training.loop import train
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +74,7 @@ def scripted_evaluations(monkeypatch, values: list[float]) -> list[float]:
     best-model selection and early stopping needs values it chose. Returns the values served.
     """
     served: list[float] = []
-    real_make_task = mixlingual.train.make_task
+    real_make_task = mixlingual.training.loop.make_task
 
     def make_task(config):
         task = real_make_task(config)
@@ -86,7 +86,7 @@ def scripted_evaluations(monkeypatch, values: list[float]) -> list[float]:
         task.evaluate = evaluate
         return task
 
-    monkeypatch.setattr(mixlingual.train, "make_task", make_task)
+    monkeypatch.setattr(mixlingual.training.loop, "make_task", make_task)
     return served
 
 
@@ -159,7 +159,7 @@ def test_refuses_to_overwrite_a_run_without_resume(tmp_path):
 
 
 def test_length_buckets_give_the_same_embeddings_and_gradients(tmp_path):
-    from mixlingual.tasks import make_task
+    from mixlingual.training.tasks import make_task
 
     texts = ["the cat", "the big old house of the city on the river", "a dog", "one two three four five six",
              "paris", "the sun and the moon and the night"]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mixlingual.unpadded import supports_unpadded, unpadded_pool
+from mixlingual.models.unpadded import supports_unpadded, unpadded_pool
 
 
 def _models():
@@ -87,7 +87,7 @@ def test_unsupported_models_are_refused():
 
 def test_encoder_uses_it_in_embed_only_when_asked(tmp_path):
     from helpers_models import make_tiny_model_dir
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.models.encoder import BiEncoder
 
     encoder = BiEncoder.from_pretrained(make_tiny_model_dir(tmp_path / "tiny"))
     encoder.eval()
@@ -102,7 +102,7 @@ def test_encoder_uses_it_in_embed_only_when_asked(tmp_path):
 
 def test_queries_and_passages_in_one_packed_pass_equal_separate_passes(tmp_path):
     from helpers_models import make_tiny_model_dir
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.models.encoder import BiEncoder
 
     encoder = BiEncoder.from_pretrained(make_tiny_model_dir(tmp_path / "tiny"), max_length_query=8)
     encoder.eval()
@@ -150,7 +150,7 @@ def test_training_mode_dropout_path_has_the_padded_forwards_outputs_and_gradient
 
 
 def test_keep_mask_rate_scale_and_seed():
-    from mixlingual.unpadded import keep_mask
+    from mixlingual.models.unpadded import keep_mask
 
     torch.manual_seed(0)
     keep, scale = keep_mask((64, 1000, 7), 0.1, torch.bfloat16)   # an odd count: a partial last word
@@ -167,7 +167,7 @@ def test_keep_mask_rate_scale_and_seed():
 
 
 def test_bucket_attention_with_dropout_draws_a_mask_per_call_and_keeps_the_expectation():
-    from mixlingual.unpadded import bucket_attention
+    from mixlingual.models.unpadded import bucket_attention
 
     torch.manual_seed(0)
     q, k, v = (torch.randn(2, 2, 6, 4) for _ in range(3))
@@ -179,7 +179,7 @@ def test_bucket_attention_with_dropout_draws_a_mask_per_call_and_keeps_the_expec
 
 
 def test_bucket_plan_covers_every_text_in_order_and_cuts_at_length_jumps():
-    from mixlingual.unpadded import plan_buckets
+    from mixlingual.models.unpadded import plan_buckets
 
     lengths = [5] * 10 + [200, 210, 250, 256]
     plan = plan_buckets(lengths, most=16)
@@ -192,7 +192,7 @@ def test_bucket_plan_covers_every_text_in_order_and_cuts_at_length_jumps():
 
 def test_encode_takes_the_packed_forward_and_matches_the_padded_one(tmp_path):
     from helpers_models import make_tiny_model_dir
-    from mixlingual.encoder import BiEncoder
+    from mixlingual.models.encoder import BiEncoder
 
     encoder = BiEncoder.from_pretrained(make_tiny_model_dir(tmp_path / "tiny"), precision="fp32")
     texts = ["the cat", "what is the capital of france and of spain", "a dog in paris", "b"]

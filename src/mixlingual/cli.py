@@ -19,14 +19,14 @@ from mixlingual.errors import MixlingualError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "backbone": ("mixlingual.backbones.cli", "materialize and describe a backbone (optionally save it)"),
-    "encode": ("mixlingual.encode_cli", "embed a text file with a model, writing .npy + JSON sidecar"),
+    "backbone": ("mixlingual.models.backbones.cli", "materialize and describe a backbone (optionally save it)"),
+    "encode": ("mixlingual.models.encode_cli", "embed a text file with a model, writing .npy + JSON sidecar"),
     "data": ("mixlingual.data.cli", "list, inspect, convert and overlap-check datasets"),
-    "mine": ("mixlingual.mine_cli", "mine hard negatives for training items (never a translation of the positive)"),
-    "train": ("mixlingual.train", "train a bi-encoder from a YAML config (hybrid batches)"),
-    "evaluate": ("mixlingual.evaluate_cli", "evaluate a model: mono / cross / multi retrieval, bitext"),
-    "report": ("mixlingual.report", "put several evaluations side by side (tables + plots)"),
-    "demo": ("mixlingual.demo", "train on the built-in demo set and evaluate before/after"),
+    "mine": ("mixlingual.training.mine_cli", "mine hard negatives for training items (never a translation of the positive)"),
+    "train": ("mixlingual.training.loop", "train a bi-encoder from a YAML config (hybrid batches)"),
+    "evaluate": ("mixlingual.evaluation.cli", "evaluate a model: mono / cross / multi retrieval, bitext"),
+    "report": ("mixlingual.evaluation.report", "put several evaluations side by side (tables + plots)"),
+    "demo": ("mixlingual.experiments.demo", "train on the built-in demo set and evaluate before/after"),
     "sweep": ("mixlingual.experiments.sweep", "grid of training runs with aggregation and significance"),
     "convergence": ("mixlingual.experiments.convergence", "per-language dev curves and steps to 95% of the final value"),
     "attack": ("mixlingual.experiments.attack", "black-box adversarial typo attack on a model's queries"),

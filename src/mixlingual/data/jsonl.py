@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from mixlingual.data.records import Candidate, Collection, ParallelItem, Query
 from mixlingual.data.report import ItemList, LoadReport
 from mixlingual.data.validation import RecordProblem, check_collection_record, check_parallel
 from mixlingual.errors import DataError
+from mixlingual.io import atomic_open
 
 
 def _open_binary(path: Path):
@@ -192,23 +191,14 @@ def detect_kind(path) -> str:
 def write_jsonl(records: Iterable[dict], path) -> int:
     """Write dicts one per line, atomically (temp file in the same folder + os.replace)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            handle = gzip.GzipFile(fileobj=raw, mode="wb") if path.suffix == ".gz" else raw
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
-                count += 1
-            if handle is not raw:
-                handle.close()
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb", fsync=True) as raw:
+        handle = gzip.GzipFile(fileobj=raw, mode="wb") if path.suffix == ".gz" else raw
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+            count += 1
+        if handle is not raw:
+            handle.close()
     return count
 
 

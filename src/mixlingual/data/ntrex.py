@@ -10,7 +10,7 @@ Layout read (the upstream repository)::
 
 Line i of every file is the same sentence, so the corpus is 1997-way parallel; group = line number.
 Languages keep NTREX's codes (`deu`, `zho-CN`, `srp-Latn`); the source is `eng`, the second
-Spanish reference `spa-ref2`. `mixlingual.languages.canonical` maps them to FLORES-style codes.
+Spanish reference `spa-ref2`. `mixlingual.data.languages.canonical` maps them to FLORES-style codes.
 
 By default the three English references (eng-GB/-IN/-US: English "translated" into English) and
 the additional Swiss German files are not loaded; the collection's `meta["excluded"]` lists what

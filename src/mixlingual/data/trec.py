@@ -23,7 +23,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from mixlingual.data.langs import language_problem
+from mixlingual.data.languages import language_problem
 from mixlingual.data.records import Candidate, Collection, Query
 from mixlingual.data.report import LoadReport
 from mixlingual.errors import DataError

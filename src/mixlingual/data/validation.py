@@ -15,7 +15,7 @@ from importlib import resources
 
 import jsonschema
 
-from mixlingual.data.langs import language_problem
+from mixlingual.data.languages import language_problem
 
 # jsonschema keyword -> reason key used in skip counts
 _REASONS = {

@@ -25,8 +25,8 @@ import numpy as np
 
 from mixlingual.data.records import Collection
 from mixlingual.errors import ConfigError
-from mixlingual.evaluate_cli import add_runtime_arguments
-from mixlingual.experiments.cells import write_atomic
+from mixlingual.evaluation.cli import add_runtime_arguments
+from mixlingual.io import write_atomic
 from mixlingual.experiments.perturb import TYPO_OPS, query_rng, typo_edit
 
 
@@ -159,7 +159,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixlingual.evaluate_cli import load_benchmark, load_encoder
+    from mixlingual.evaluation.cli import load_benchmark, load_encoder
 
     config = AttackConfig(args.budget, args.tries_per_step, args.pool, args.seed, args.max_queries)
     langs = args.langs.split(",") if args.langs else None

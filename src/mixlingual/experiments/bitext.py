@@ -15,24 +15,26 @@ language -> {group -> sentence}. For every language L (other than the pivot, Eng
   `pool_sentences` sentences (and optionally `pool_langs` languages) sampled with `seed`.
 
 Per-language results are summarised by resource level, script and seen status
-(`mixlingual.languages`). Ranks and metrics come from `mixlingual.search` / `mixlingual.metrics`.
+(`mixlingual.data.languages`). Ranks and metrics come from `mixlingual.evaluation.search` /
+`mixlingual.evaluation.metrics`. With `out_dir`, `write_bitext_report` writes `metrics.json`,
+`bitext.md` (group summaries, then one row per language sorted by resource level) and
+`bitext_groups.png` (accuracy per group); `bitext_report` is the command line.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from mixlingual import languages as lang_table
-from mixlingual import metrics as M
+from mixlingual.data import languages as lang_table
+from mixlingual.evaluation import metrics as M
 from mixlingual.data.records import Collection
 from mixlingual.errors import ConfigError, DataError
-from mixlingual.search import Relevance, score_relevant
+from mixlingual.evaluation.search import Relevance, score_relevant
+from mixlingual.io import write_atomic, write_json_atomic
 
 PAIR_METRICS = ("acc", "map", "r@10")
 GROUPINGS = ("resource", "script", "seen")
@@ -51,7 +53,7 @@ class BitextOptions:
     seed: int = 0
     trained_langs: list[str] = field(default_factory=list)  # fine-tuning languages (for "seen")
     pretraining: str = "xlmr"          # key of languages.PRETRAINING
-    cache_dir: str | None = None       # on-disk embedding cache (mixlingual.embedding_cache)
+    cache_dir: str | None = None       # on-disk embedding cache (mixlingual.evaluation.embedding_cache)
     max_sentences: int | None = None   # per language: the first N sentences shared with the pivot
 
 
@@ -111,7 +113,7 @@ def encode_texts(encoder, texts: list[str], kind: str, batch_size: int, cache_di
     """`encoder.encode`, through the on-disk embedding cache when `cache_dir` is given."""
     if cache_dir is None:
         return np.asarray(encoder.encode(texts, kind=kind, batch_size=batch_size), dtype=np.float32)
-    from mixlingual.embedding_cache import encode_cached
+    from mixlingual.evaluation.embedding_cache import encode_cached
 
     return encode_cached(encoder, texts, kind, cache_dir=cache_dir, batch_size=batch_size)
 
@@ -129,7 +131,7 @@ def pool_ranks(vectors: np.ndarray, n_langs: int) -> np.ndarray:
 
     Returns (n_rows, n_langs) pool ranks of the query's translation in each language, with the
     query itself removed from the pool and NaN in its own language's column. Ties are pessimistic
-    as in `mixlingual.metrics`. Each row is sorted once and the translations' ranks looked up by
+    as in `mixlingual.evaluation.metrics`. Each row is sorted once and the translations' ranks looked up by
     binary search: `search.score_relevant` makes one pass over the pool per relevant slot, which
     costs n_langs passes per query here.
     """
@@ -229,8 +231,6 @@ def evaluate_bitext(encoder, collection: Collection, pivot: str = "eng", *, out_
         "groups": _summaries(per_language, opts),
     }
     if out_dir is not None:
-        from mixlingual.experiments.bitext_report import write_bitext_report
-
         write_bitext_report(result, Path(out_dir))
     return result
 
@@ -254,13 +254,54 @@ def _pool_setting(vectors, table, pivot_code, langs, opts: BitextOptions) -> dic
     return {"per_language": per_language, "summary": summary}
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file + os.replace, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+# ----- files: metrics.json, bitext.md, bitext_groups.png ----------------------------------
+_RESOURCE_ORDER = {"high": 0, "low": 1, "unknown": 2}
 
 
-def write_json_atomic(path: Path, data) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+def _fmt(value) -> str:
+    return "-" if value is None else (f"{100 * value:.1f}" if isinstance(value, float) and value <= 1 else
+                                      f"{value:.1f}" if isinstance(value, float) else str(value))
+
+
+def markdown(result: dict) -> str:
+    """Group summaries and the per-language table (percentages; rank distance in ranks)."""
+    columns = [f"xx->pivot {k}" for k in PAIR_METRICS] + [f"pivot->xx {k}" for k in PAIR_METRICS] + \
+        ["multi map", "multi rank_distance"]
+    pivot = result["pivot"]
+    lines = [f"# Bitext retrieval: {result['collection']} (pivot {pivot}, encoder {result['encoder']})", ""]
+    settings = result["settings"]
+    lines += ["| setting | " + " | ".join(settings["xx->pivot"]) + " |", "|---" * 4 + "|"]
+    for name in ("xx->pivot", "pivot->xx"):
+        lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in settings[name].values()) + " |")
+    if settings.get("multi"):
+        lines += ["", "multilingual pool: " + ", ".join(f"{k} {_fmt(v)}" for k, v in settings["multi"].items())]
+    header = "| group | languages | " + " | ".join(c.replace("pivot", pivot) for c in columns) + " |"
+    for by in GROUPINGS:
+        lines += ["", f"## By {by}", "", header, "|---" * (len(columns) + 2) + "|"]
+        for name, values in result["groups"][by].items():
+            lines.append(f"| {name} | {values['n_languages']} | " + " | ".join(_fmt(values.get(c)) for c in columns) + " |")
+    lines += ["", "## Per language", "", "| lang | name | script | resource | seen | " +
+              " | ".join(c.replace("pivot", pivot) for c in columns) + " |", "|---" * (len(columns) + 5) + "|"]
+    rows = sorted(result["per_language"].items(), key=lambda kv: (_RESOURCE_ORDER.get(kv[1]["resource"], 3), kv[0]))
+    for lang, v in rows:
+        lines.append(f"| {lang} | {v['name']} | {v['script']} | {v['resource']} | {v['seen']} | " +
+                     " | ".join(_fmt(v.get(c)) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_groups(result: dict, path: Path) -> None:
+    """Bar chart: xx->pivot and pivot->xx accuracy per resource level and per seen status."""
+    from mixlingual.evaluation.report import plot_group_bars
+
+    pivot = result["pivot"]
+    plot_group_bars({by: result["groups"][by] for by in ("resource", "seen")},
+                    [("xx->pivot acc", f"xx->{pivot} acc"), ("pivot->xx acc", f"{pivot}->xx acc")],
+                    path, ylabel="accuracy (%)", suptitle=f"{result['collection']}: {result['encoder']}")
+
+
+def write_bitext_report(result: dict, out_dir: Path) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out_dir / "metrics.json", result)
+    write_atomic(out_dir / "bitext.md", markdown(result))
+    plot_groups(result, out_dir / "bitext_groups.png")

@@ -33,6 +33,7 @@ from typing import Callable
 
 from mixlingual.errors import ConfigError
 from mixlingual.experiments.grid import Cell, format_override
+from mixlingual.io import write_atomic
 
 # argv, log file -> exit status. Tests pass a fake that writes the expected outputs.
 CommandRunner = Callable[[list[str], Path], int]
@@ -132,14 +133,6 @@ class CellPlan:
 
     def evals_for(self, cell: Cell) -> list[EvalSpec]:
         return [spec for spec in self.evals if spec.applies_to(cell)]
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path via a temp file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def train_command(plan: CellPlan, cell: Cell, *, resume: bool) -> list[str]:

@@ -30,7 +30,7 @@ import yaml
 
 from mixlingual.data.jsonl import read_json_records
 from mixlingual.errors import DataError
-from mixlingual.experiments.cells import write_atomic
+from mixlingual.io import write_atomic
 
 METRICS = ("mrr@10", "map")
 

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 import numpy as np  # noqa: E402
 
-from mixlingual.report import save_figure  # noqa: E402
+from mixlingual.evaluation.report import save_figure  # noqa: E402
 
 
 def group_curve(curves: dict, setting: str, metric: str, langs: list[str]) -> dict[int, float]:

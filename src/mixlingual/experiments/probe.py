@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mixlingual import languages as lang_table
+from mixlingual.data import languages as lang_table
 from mixlingual.errors import ConfigError
-from mixlingual.experiments.bitext import encode_texts, write_json_atomic, write_text_atomic
+from mixlingual.experiments.bitext import encode_texts
+from mixlingual.io import write_atomic, write_json_atomic
 from mixlingual.experiments.probe_tasks import TASKS, ProbeData
 
 METRICS = ("accuracy", "macro_f1")
@@ -136,7 +137,7 @@ def markdown(result: dict) -> str:
 
 def plot_groups(result: dict, path: Path) -> None:
     """Bar chart of accuracy and macro-F1 per resource level and per seen status."""
-    from mixlingual.report import plot_group_bars
+    from mixlingual.evaluation.report import plot_group_bars
 
     plot_group_bars({by: result["groups"][by] for by in ("resource", "seen")},
                     [("accuracy", "accuracy"), ("macro_f1", "macro_f1")],
@@ -147,7 +148,7 @@ def write_probe_report(result: dict, out_dir) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "metrics.json", result)
-    write_text_atomic(out_dir / "probe.md", markdown(result))
+    write_atomic(out_dir / "probe.md", markdown(result))
     plot_groups(result, out_dir / "probe_groups.png")
 
 
@@ -160,7 +161,7 @@ def default_data_dir(task: str) -> Path:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, choices=sorted(TASKS))
     parser.add_argument("--model", required=True, help="model folder, HF id, embedded:NAME or preset alias "
-                        "(me5-small, labse, xlmr-base, mbert, laser; see backbones.presets)")
+                        "(me5-small, labse, xlmr-base, mbert, laser; see models.presets)")
     parser.add_argument("--data", default=None, help="dataset folder (default: ../shared/data/sib200 or xnli-dev)")
     parser.add_argument("--out", required=True, help="output folder (metrics.json, probe.md, probe_groups.png)")
     parser.add_argument("--langs", default=None, help="comma-separated evaluation languages (default: all)")
@@ -177,7 +178,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixlingual.backbones.presets import load_encoder
+    from mixlingual.models.load import load_encoder
     from mixlingual.experiments.probe_tasks import load_sib200_topic, load_xnli
 
     if args.threads:

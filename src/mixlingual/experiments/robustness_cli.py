@@ -20,8 +20,8 @@ import json
 from pathlib import Path
 
 from mixlingual.errors import ConfigError
-from mixlingual.evaluate_cli import add_runtime_arguments
-from mixlingual.experiments.cells import write_atomic
+from mixlingual.evaluation.cli import add_runtime_arguments
+from mixlingual.io import write_atomic
 from mixlingual.experiments.perturb import parse_perturb_spec, perturb_collection
 from mixlingual.experiments.robustness import read_jsonl, robustness_report, top1_from_run
 
@@ -85,8 +85,8 @@ def _languages(reports: dict[str, dict]) -> list[str]:
 
 def _evaluate_all(args) -> tuple[Path, list[Path]]:
     """Clean + one evaluation per --perturb, in-process, candidate embeddings cached once."""
-    from mixlingual.evaluate import evaluate_collection
-    from mixlingual.evaluate_cli import load_benchmark, load_encoder
+    from mixlingual.evaluation.evaluate import evaluate_collection
+    from mixlingual.evaluation.cli import load_benchmark, load_encoder
 
     specs = [parse_perturb_spec(s) for s in args.perturb]   # fail on a bad spec before any work
     langs = args.langs.split(",") if args.langs else None

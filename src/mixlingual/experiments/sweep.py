@@ -24,10 +24,11 @@ from mixlingual.errors import ConfigError
 from mixlingual.experiments.aggregate import Group, compare_groups, summarize_groups
 from mixlingual.experiments.cells import (
     CellPlan, CommandRunner, EvalSpec, eval_command, is_complete, run_cell, subprocess_runner,
-    train_command, write_atomic)
+    train_command)
 from mixlingual.experiments.grid import Cell, expand_cells, format_override, parse_grid_spec, parse_value
 from mixlingual.experiments.selection import check_roles, check_select_metric, default_mode, select_and_confirm
 from mixlingual.experiments.sweep_plots import plot_against_ratio, plot_pareto
+from mixlingual.io import write_atomic
 from mixlingual.experiments.sweep_report import render_report, render_selection
 
 SWEEP_KEYS = {"base_config", "seeds", "set", "grid", "recipes", "eval", "baseline", "x_key", "metric",
@@ -122,7 +123,7 @@ def build_plan(args: argparse.Namespace) -> tuple[CellPlan, list[Cell], dict]:
 def base_eval_config(base_config: Path, common: dict):
     """The `eval` section of the base config with the sweep's common --set applied; None when it
     does not load as a mixlingual config (a foreign train command under --no-validate)."""
-    from mixlingual.config import load_config
+    from mixlingual.training.config import load_config
 
     try:
         return load_config(base_config, [f"{k}={format_override(v)}" for k, v in common.items()]).eval
@@ -150,7 +151,7 @@ def default_evals(base_eval) -> list[EvalSpec]:
 
 def check_evals(evals: list[EvalSpec]) -> None:
     """Unique labels, loader options the benchmark takes, and select / confirm on disjoint data."""
-    from mixlingual.evaluate_cli import check_data_options
+    from mixlingual.evaluation.cli import check_data_options
 
     if len({e.label for e in evals}) != len(evals):
         raise ConfigError("two --eval entries share a label; name them 'label=bench:path'")
@@ -179,7 +180,7 @@ def selection_options(sweep: dict, base_eval) -> dict:
 def validate_cells(plan: CellPlan, cells: list[Cell]) -> None:
     """Resolve every distinct cell config now (no model work), so a bad key or value in a recipe
     or grid fails before hours of training; the error names the cell."""
-    from mixlingual.config import load_config
+    from mixlingual.training.config import load_config
 
     for cell in {c.group: c for c in cells}.values():
         sets = {**plan.common_sets, **cell.override_dict(), plan.seed_key: cell.seed}

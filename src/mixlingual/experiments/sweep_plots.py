@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 
 from mixlingual.experiments.aggregate import Group  # noqa: E402
-from mixlingual.report import save_figure  # noqa: E402
+from mixlingual.evaluation.report import save_figure  # noqa: E402
 
 PANELS = (("settings.mono.map", "mono mAP"), ("settings.cross.map", "cross mAP"),
           ("settings.multi.map", "multi mAP"), ("rank_distance.mean", "rank distance (lower = less bias)"))

@@ -2,9 +2,9 @@
 
 * `mixlingual evaluate --benchmark image-text --data CAPTIONS --model DIR --out OUT
   [--format jsonl|multi30k|xflickrco|xtd10|xm3600|synthetic] [--images FOLDER] [--split NAME]`
-  (hooked into `mixlingual.evaluate_cli`, which delegates here for this benchmark);
+  (hooked into `mixlingual.evaluation.cli`, which delegates here for this benchmark);
 * `mixlingual demo --task image-text [--out DIR] [--steps N]` - train on the generated scenes and
-  compare the evaluation before and after (hooked into `mixlingual.demo`).
+  compare the evaluation before and after (hooked into `mixlingual.experiments.demo`).
 
 Both are also runnable alone: `python -m mixlingual.imagetext.cli evaluate|demo ...`.
 """
@@ -90,11 +90,11 @@ def run_demo(args: argparse.Namespace) -> int:
     """Train on the synthetic scenes (hybrid batches), evaluate before/after, print the comparison."""
     import shutil
 
-    from mixlingual.config import load_config
+    from mixlingual.training.config import load_config
     from mixlingual.imagetext.evaluate import evaluate_image_text
     from mixlingual.imagetext.formats import load_image_captions
     from mixlingual.imagetext.model import ImageTextModel
-    from mixlingual.train import train
+    from mixlingual.training.loop import train
 
     from mixlingual.errors import ConfigError
 

@@ -25,6 +25,7 @@ import numpy as np
 from mixlingual.data.jsonl import read_json_records
 from mixlingual.data.records import ParallelItem
 from mixlingual.errors import DataError
+from mixlingual.io import atomic_open
 
 _MISSING_SHOWN = 5  # how many missing image paths an error message lists by name
 
@@ -115,9 +116,7 @@ def check_image_files(items: list[ImageCaptionItem], *, source: str) -> None:
 def write_image_captions(items: list[ImageCaptionItem], path: str | os.PathLike) -> None:
     """Write the canonical JSONL atomically; image paths are written relative to the file when possible."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with atomic_open(path, "w") as handle:
         for item in items:
             if item.image is None:
                 raise DataError(f"item '{item.id}' has in-memory pixels but no image file to point to",
@@ -128,7 +127,6 @@ def write_image_captions(items: list[ImageCaptionItem], path: str | os.PathLike)
                 image = item.image
             record = {"id": item.id, "image": image, "captions": item.captions, **item.meta}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 def to_parallel_items(items: list[ImageCaptionItem], *, source: str = "image-text") -> list[ParallelItem]:

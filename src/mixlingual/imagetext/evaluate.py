@@ -1,7 +1,7 @@
 """Image-text retrieval evaluation per caption language, with language bias and CLIPScore.
 
-Settings (all exact search over the whole set, ranks from `mixlingual.search.score_relevant`,
-metrics from `mixlingual.metrics`, so ties and definitions match text evaluation):
+Settings (all exact search over the whole set, ranks from `mixlingual.evaluation.search.score_relevant`,
+metrics from `mixlingual.evaluation.metrics`, so ties and definitions match text evaluation):
 
 * ``t2i`` - text to image, per caption language L: each caption in L queries all images; the
   image it describes is relevant. R@1/5/10, MRR@10.
@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mixlingual.eval_outputs import write_json_atomic
+from mixlingual.io import atomic_open, write_json_atomic
 from mixlingual.imagetext.data import ImageCaptionItem, ImageStore
-from mixlingual.metrics import macro_mean, mean_ignoring_nan, pad_ranks, rank_distance, reciprocal_rank, \
+from mixlingual.evaluation.metrics import macro_mean, mean_ignoring_nan, pad_ranks, rank_distance, reciprocal_rank, \
     success_at_k
-from mixlingual.search import Relevance, score_relevant
+from mixlingual.evaluation.search import Relevance, score_relevant
 
 KS = (1, 5, 10)
 
@@ -128,14 +128,12 @@ def _multilingual(image_vecs, table, text_vecs, langs, n_images):
 def write_outputs(metrics: dict, out_dir) -> None:
     """metrics.json (without per-query values), per_query.jsonl and report.md, atomically."""
     import json
-    import os
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "metrics.json", {k: v for k, v in metrics.items() if k != "per_query"})
     per_query = metrics["per_query"]
-    tmp = out / f".per_query.jsonl.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with atomic_open(out / "per_query.jsonl", "w") as handle:
         for lang, rows in per_query["t2i"].items():
             for i, image_id in enumerate(rows["image_ids"]):
                 handle.write(json.dumps({"setting": "t2i", "lang": lang, "image": image_id,
@@ -144,7 +142,6 @@ def write_outputs(metrics: dict, out_dir) -> None:
         for image_id, value in zip(rd["image_ids"], rd["values"]):
             handle.write(json.dumps({"setting": "rank_distance", "image": image_id,
                                      "value": None if np.isnan(value) else float(value)}) + "\n")
-    os.replace(tmp, out / "per_query.jsonl")
     from mixlingual.imagetext.report import write_report
 
     write_report(metrics, out)

@@ -43,11 +43,11 @@ DEFAULT_REGIMES = ["caption-X-only", "hybrid", "mixed"]
 
 def run_one(config_path: str, regime: str, seed: int, steps: int, out: Path, extra: list[str]) -> dict:
     """Train one (regime, seed) unless done; return its per-query scores {key: value}."""
-    from mixlingual.config import load_config
+    from mixlingual.training.config import load_config
     from mixlingual.imagetext.evaluate import evaluate_image_text
     from mixlingual.imagetext.formats import load_image_captions
     from mixlingual.imagetext.model import ImageTextModel
-    from mixlingual.train import train
+    from mixlingual.training.loop import train
 
     run_dir = out / f"{regime}-seed{seed}"
     per_query = run_dir / "eval" / "per_query.jsonl"
@@ -148,12 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     runs = {r: [run_one(args.config, r, s, args.steps, out, args.set) for s in args.seeds] for r in args.regimes}
     summary = {r: _summary(v) for r, v in runs.items()}
     tests = compare(runs)
-    from mixlingual.eval_outputs import write_json_atomic
+    from mixlingual.io import write_atomic, write_json_atomic
 
     write_json_atomic(out / "results.json", {"steps": args.steps, "seeds": args.seeds, "config": args.config,
                                              "overrides": args.set, "summary": summary, "tests": tests})
     text = markdown(summary, tests, args.steps, args.seeds)
-    (out / "results.md").write_text(text, encoding="utf-8")
+    write_atomic(out / "results.md", text)
     print(text)
     return 0
 

@@ -5,7 +5,7 @@
     txt = model.embed_texts(["zwei rote Kreise ..."])
     model.save("runs/it/final"); model = ImageTextModel.load("runs/it/final")
 
-The text tower is a `mixlingual.encoder.BiEncoder`, so after image-text training its folder
+The text tower is a `mixlingual.models.encoder.BiEncoder`, so after image-text training its folder
 (`text_tower/`, sentence-transformers layout) still works as a plain text retriever. When it is
 frozen, caption features are computed once (no grad) and cached by text, so training costs only
 the image tower and the projections; the folder then stores a reference to the unchanged tower
@@ -33,7 +33,7 @@ from torch import nn
 
 from mixlingual.errors import ConfigError, ModelError
 from mixlingual.imagetext.towers import HFVisionTower, TowerSpec, build_tower, to_pixels
-from mixlingual.loss import InfoNCELoss
+from mixlingual.training.loss import InfoNCELoss
 
 CONFIG_FILE = "imagetext_config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -101,7 +101,7 @@ class ImageTextModel(nn.Module):
     @classmethod
     def build(cls, config: ImageTextConfig, text_tower: nn.Module | None = None) -> "ImageTextModel":
         """A fresh model; the text tower is loaded from `config.text_model` unless given."""
-        from mixlingual.encoder import BiEncoder
+        from mixlingual.models.encoder import BiEncoder
 
         if text_tower is None:
             text_tower = BiEncoder.from_pretrained(config.text_model)
@@ -144,7 +144,7 @@ class ImageTextModel(nn.Module):
             return 0
         missing = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
         if missing:
-            from mixlingual.embedding_cache import encode_cached
+            from mixlingual.evaluation.embedding_cache import encode_cached
 
             feats = encode_cached(self.text_tower, missing, self.config.caption_kind, cache_dir=cache_dir,
                                   batch_size=batch_size)
@@ -190,7 +190,7 @@ class ImageTextModel(nn.Module):
         """
         from safetensors.torch import save_file
 
-        from mixlingual.backbones.st_layout import replace_folder
+        from mixlingual.io import replace_folder
 
         copy_text = copy_frozen_text or not self.config.freeze_text
 
@@ -212,7 +212,7 @@ class ImageTextModel(nn.Module):
         """Rebuild a saved model; raises ModelError when the folder is not an image-text model."""
         from safetensors.torch import load_file
 
-        from mixlingual.encoder import BiEncoder
+        from mixlingual.models.encoder import BiEncoder
 
         folder = Path(path)
         meta_file = folder / CONFIG_FILE

@@ -1,4 +1,4 @@
-"""Image-text contrastive objectives, built on `mixlingual.loss.InfoNCELoss`.
+"""Image-text contrastive objectives, built on `mixlingual.training.loss.InfoNCELoss`.
 
 * `itc_loss` - symmetric image-text InfoNCE (ITC): the package's InfoNCE image->text plus
   text->image, averaged (CLIP / ALIGN). In-batch negatives; gathered across DDP ranks.
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mixlingual.loss import _distributed
+from mixlingual.training.loss import _distributed
 
 
 def itc_loss(model, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""report.md and plots for one image-text evaluation, built with `mixlingual.report`'s helpers.
+"""report.md and plots for one image-text evaluation, built with `mixlingual.evaluation.report`'s helpers.
 
     report.md               summary table, per-language table, language bias, CLIPScore
     per_language_r1.png     t2i / i2t R@1 per caption language
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mixlingual.report import _fmt, _pyplot, save_figure, _write_text, markdown_table
+from mixlingual.io import write_atomic
+from mixlingual.evaluation.report import _fmt, _pyplot, save_figure, markdown_table
 
 _SETTINGS = (("t2i", "text -> image (macro over languages)"),
              ("i2t", "image -> text (macro over languages)"),
@@ -74,5 +75,5 @@ def write_report(metrics: dict, out_dir) -> Path:
     plot_recall(metrics, out / "per_language_r1.png")
     plot_best_rank(metrics, out / "best_rank.png")
     text = markdown(metrics) + "\n![per-language R@1](per_language_r1.png)\n![best rank](best_rank.png)\n"
-    _write_text(out / "report.md", text)
+    write_atomic(out / "report.md", text)
     return out / "report.md"

@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw
 from mixlingual.imagetext.captions import (COLOURS, LANGUAGES, MAX_COUNT, QUADRANTS, SHAPES, Group,
                                            describe)
 from mixlingual.imagetext.data import ImageCaptionItem
+from mixlingual.io import atomic_open
 
 _RGB = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 90, 230), "yellow": (235, 215, 40),
         "purple": (160, 60, 200), "white": (235, 235, 235)}
@@ -130,10 +131,8 @@ def write_synthetic(scenes: list[Scene], out_dir: str | os.PathLike) -> Path:
     for scene in scenes:
         Image.fromarray(scene.image).save(out / "images" / f"{scene.id}.png")
     target = out / "captions.jsonl"
-    tmp = target.with_suffix(".jsonl.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with atomic_open(target, "w") as handle:
         for scene in scenes:
             record = {"id": scene.id, "image": f"images/{scene.id}.png", "captions": scene.captions}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, target)
     return target

@@ -86,7 +86,7 @@ class ImageTextOptions:
 
 
 class ImageTextTask:
-    """Image-caption items -> ImageTextModel -> ITC / caption alignment (see `mixlingual.tasks`)."""
+    """Image-caption items -> ImageTextModel -> ITC / caption alignment (see `mixlingual.training.tasks`)."""
 
     name = "image-text"
 

@@ -42,7 +42,7 @@ def make_caption_text_tower(path, texts: list[str], *, hidden_size: int = 64, la
     import torch
     from transformers import BertConfig, BertModel
 
-    from mixlingual.backbones.st_layout import replace_folder
+    from mixlingual.io import replace_folder
 
     tokenizer = train_caption_tokenizer(texts, max_length=max_length)
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=layers,

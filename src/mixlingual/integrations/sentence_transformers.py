@@ -33,7 +33,7 @@ from torch import nn
 
 from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
-from mixlingual.loss import fp32_cosine_logits, fp32_cross_entropy
+from mixlingual.training.loss import fp32_cosine_logits, fp32_cross_entropy
 
 PairKey = tuple[int, str, str]
 
@@ -111,7 +111,7 @@ def mixlingual_batch_sampler(items: Sequence[ParallelItem], index: PairIndex, *,
     it builds `HybridBatchSampler(items, batch_size, alpha)` (or `MixtureBatchSampler` with
     `ratios`) seeded with ST's seed unless `seed` is given here. `.last` holds the sampler built.
     """
-    from mixlingual.sampling import HybridBatchSampler, MixtureBatchSampler
+    from mixlingual.training.sampling.batch import HybridBatchSampler, MixtureBatchSampler
 
     def build(dataset, batch_size: int, drop_last: bool = True, valid_label_columns=None,
               generator=None, seed: int = 0) -> MixlingualBatchSampler:
@@ -151,7 +151,7 @@ class GroupAwareMultipleNegativesRankingLoss(nn.Module):
     def loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
         if len(embeddings) < 2:
             raise ValueError(f"expected anchor and positive columns, got {len(embeddings)} column(s)")
-        # float32 scores and cross-entropy even under the trainer's bf16 autocast (see mixlingual.loss)
+        # float32 scores and cross-entropy even under the trainer's bf16 autocast (see mixlingual.training.loss)
         scores = fp32_cosine_logits(embeddings[0], torch.cat(embeddings[1:]), self.scale)
         n = embeddings[0].shape[0]
         if labels is not None and labels.numel() == n:

@@ -58,6 +58,6 @@ class SentenceTransformerAdapter:
 
 def _full_length(model) -> int:
     """The longest input the ST model's transformer accepts (what kind="sentence" encodes at)."""
-    from mixlingual.backbones import model_max_length
+    from mixlingual.models.backbones import model_max_length
 
     return model_max_length(model[0].auto_model, model.tokenizer)

@@ -1,0 +1,244 @@
+"""Monolingual, cross-lingual and multilingual retrieval evaluation of one collection.
+
+Settings (as in LAReQA and the hybrid-batch paper; relevance: `query.group in candidate.groups`):
+
+* mono  - queries in X against the candidates in X, one setting per language X;
+* cross - queries in X against the candidates in Y, every ordered pair X != Y;
+* multi - queries in X against the pool of all languages, every relevant candidate counted.
+
+All three come from one pass: each query language is scored against the whole pool (sorted by
+language into blocks) and `mixlingual.evaluation.search.score_relevant` returns every relevant candidate's
+rank in the pool (multi) and within its own language block (mono / cross).  Macro averages: mono
+over languages, cross over ordered pairs, multi over query languages.  Language bias is the rank
+distance of multilingual queries.  Nothing is written unless `out_dir` is given, so training can
+call this every N steps.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mixlingual.evaluation import metrics
+from mixlingual.data.records import Collection
+from mixlingual.evaluation.embedding_cache import encode_cached
+from mixlingual.errors import ConfigError, DataError, ModelError
+from mixlingual.evaluation.outputs import EvalOutputs
+from mixlingual.evaluation.search import DEFAULT_CHUNK_BYTES, Relevance, score_relevant
+
+SETTINGS = ("mono", "cross", "multi")
+CANDIDATE_MODES = ("sentence", "sentence+context")
+
+
+def candidate_text(candidate, mode: str) -> str:
+    """The text encoded for a candidate: the sentence, or the sentence followed by its context."""
+    if mode == "sentence+context" and candidate.context:
+        return f"{candidate.text} {candidate.context}"
+    return candidate.text
+
+
+def _check_arguments(collection: Collection, settings, langs, candidate: str) -> list[str]:
+    """Validate the arguments; return the languages to evaluate."""
+    unknown = [s for s in settings if s not in SETTINGS]
+    if unknown or not settings:
+        raise ConfigError(f"settings: expected a non-empty subset of {SETTINGS}, got {list(settings)}")
+    if candidate not in CANDIDATE_MODES:
+        raise ConfigError(f"candidate: expected one of {CANDIDATE_MODES}, got {candidate!r}")
+    if not collection.queries or not collection.candidates:
+        raise DataError(f"collection '{collection.name}' is empty: {len(collection.queries)} queries, "
+                        f"{len(collection.candidates)} candidates")
+    for kind, records in (("query", collection.queries), ("candidate", collection.candidates)):
+        seen: set[str] = set()
+        for record in records:
+            if record.id in seen:
+                raise DataError(f"collection '{collection.name}': duplicate {kind} id '{record.id}'")
+            seen.add(record.id)
+    available = collection.languages
+    if langs is None:
+        return available
+    missing = [lang for lang in langs if lang not in available]
+    if missing:
+        raise ConfigError(f"langs: collection '{collection.name}' has no {', '.join(missing)} "
+                          f"(it has: {', '.join(available)})")
+    return sorted(dict.fromkeys(langs))
+
+
+def _encode(encoder, texts: list[str], kind: str, cache_dir, batch_size, show_progress) -> np.ndarray:
+    vectors = encode_cached(encoder, texts, kind, cache_dir=cache_dir, batch_size=batch_size,
+                            show_progress=show_progress)
+    if not np.isfinite(vectors).all():
+        raise ModelError(f"model '{encoder.name}' returned non-finite {kind} embeddings")
+    return vectors
+
+
+def evaluate_collection(encoder, collection: Collection, *, settings=SETTINGS, langs=None,
+                        out_dir=None, cache_dir=None, candidate: str = "sentence",
+                        batch_size: int = 64, run_depth: int = 100, cross_run_depth: int = 10,
+                        max_chunk_bytes: int = DEFAULT_CHUNK_BYTES, show_progress=None) -> dict:
+    """Evaluate `encoder` on `collection`; return the metrics.json structure.
+
+    With `out_dir`, also write metrics.json, per_query.jsonl, TREC runs (top `run_depth` for
+    mono / multi, top `cross_run_depth` per pair for cross; 0 disables) and qrels per setting.
+    """
+    settings = tuple(settings)
+    languages = _check_arguments(collection, settings, langs, candidate)
+    queries = [q for q in collection.queries if q.lang in languages]
+    cands = sorted((c for c in collection.candidates if c.lang in languages), key=lambda c: c.lang)
+    query_langs = sorted({q.lang for q in queries})
+    cand_langs = sorted({c.lang for c in cands})
+    if not queries or not cands:
+        raise DataError(f"collection '{collection.name}' has no queries or no candidates in {languages}")
+
+    without_context = sum(not c.context for c in cands) if candidate == "sentence+context" else 0
+    if without_context == len(cands):
+        raise DataError(f"candidate='sentence+context' but no candidate of collection '{collection.name}' "
+                        "has a context (load the collection with candidate='sentence+context')")
+
+    started = time.perf_counter()
+    q_vecs = _encode(encoder, [q.text for q in queries], "query", cache_dir, batch_size, show_progress)
+    c_vecs = _encode(encoder, [candidate_text(c, candidate) for c in cands], "passage", cache_dir,
+                     batch_size, show_progress)
+    encoded = time.perf_counter()
+
+    block_starts = np.searchsorted([c.lang for c in cands], cand_langs)
+    block_lang = np.repeat(np.arange(len(cand_langs)), np.diff(np.append(block_starts, len(cands))))
+    by_group = Collection(collection.name, queries, cands).relevant_by_group()  # indices into cands
+
+    outputs = EvalOutputs(out_dir, settings) if out_dir else None
+    pool = _Pool([c.id for c in cands], block_starts, block_lang, cand_langs, by_group)
+    per_pair: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    per_multi: dict[str, dict[str, np.ndarray]] = {}
+    depths = {"mono": run_depth, "cross": cross_run_depth, "multi": run_depth}
+    try:
+        for x in query_langs:
+            rows_x = [i for i, q in enumerate(queries) if q.lang == x]
+            _score_language(x, [queries[i] for i in rows_x], q_vecs[rows_x], c_vecs, pool, settings,
+                            depths if outputs else None, max_chunk_bytes, per_pair, per_multi, outputs)
+    except BaseException:
+        if outputs:
+            outputs.abort()
+        raise
+    scored = time.perf_counter()
+
+    result = _aggregate(settings, query_langs, cand_langs, per_pair, per_multi)
+    result = {"model": getattr(encoder, "name", "model"), "fingerprint": encoder.fingerprint(),
+              "collection": collection.name, "langs": languages, "candidate": candidate,
+              "tie_rule": metrics.TIE_RULE, **result,
+              "counts": {**_counts(queries, cands, query_langs, cand_langs, settings, per_pair, per_multi),
+                         "candidates_without_context": without_context},
+              "timing_s": {"encode": round(encoded - started, 3), "score": round(scored - encoded, 3)}}
+    if outputs:
+        outputs.finish(result)
+    return result
+
+
+@dataclass
+class _Pool:
+    """The candidate pool sorted by language: ids, block starts, block of each candidate."""
+
+    ids: list[str]
+    block_starts: np.ndarray
+    block_of: np.ndarray
+    langs: list[str]
+    by_group: dict[str, list[int]]
+
+
+def _score_language(x, qs, q_vecs, c_vecs, pool: _Pool, settings, depths, max_chunk_bytes,
+                    per_pair, per_multi, outputs) -> None:
+    """Score the queries `qs` of language `x` once; fill per-query metrics of every setting."""
+    relevance = Relevance.from_lists([pool.by_group.get(q.group, []) for q in qs])
+    block_depth = max(depths["mono"] if "mono" in settings else 0,
+                      depths["cross"] if "cross" in settings else 0) if depths else 0
+    res = score_relevant(q_vecs, c_vecs, relevance, block_starts=pool.block_starts,
+                         topk=depths["multi"] if depths and "multi" in settings else 0,
+                         block_topk=block_depth, max_chunk_bytes=max_chunk_bytes)
+    rows, blocks = relevance.rows, pool.block_of[relevance.indices]
+    for b, y in enumerate(pool.langs):
+        here = blocks == b
+        ranks = metrics.pad_ranks(rows[here], res.block_ranks[here], len(qs))
+        n_rel = np.bincount(rows[here], minlength=len(qs))
+        per_pair[(x, y)] = {"n_relevant": n_rel, "first_rank": ranks[:, 0],
+                            **metrics.per_query_metrics(ranks, n_rel)}
+    n_rel = np.diff(relevance.indptr)
+    ranks = metrics.pad_ranks(rows, res.pool_ranks, len(qs))
+    # language bias: best rank of a relevant candidate in each language, spread over languages
+    best = np.full((len(qs), len(pool.langs)), np.nan)
+    np.fmin.at(best, (rows, blocks), res.pool_ranks.astype(np.float64))
+    per_multi[x] = {"n_relevant": n_rel, "first_rank": ranks[:, 0],
+                    "rank_distance": metrics.rank_distance(best), **metrics.per_query_metrics(ranks, n_rel)}
+    if outputs:
+        outputs.add_language(x, qs, pool.langs, pool.ids, res, relevance, pool.block_of, depths,
+                             per_pair, per_multi[x])
+
+
+def _means(per_query: dict[str, np.ndarray]) -> dict[str, float | None]:
+    return {m: metrics.mean_ignoring_nan(per_query[m]) for m in metrics.METRIC_NAMES}
+
+
+def _aggregate(settings, query_langs, cand_langs, per_pair, per_multi) -> dict:
+    """Per-pair means, per-language tables and macro averages per setting."""
+    pair_means = {pair: _means(values) for pair, values in per_pair.items()}
+    names = metrics.METRIC_NAMES
+    pairs = {m: {x: {y: pair_means[(x, y)][m] for y in cand_langs} for x in query_langs} for m in names}
+    per_language: dict[str, dict] = {}
+    summary: dict[str, dict | None] = {}
+    if "mono" in settings:
+        mono = {x: pair_means[(x, x)] for x in query_langs if x in cand_langs}
+        per_language["mono"] = mono
+        summary["mono"] = {m: metrics.macro_mean({x: v[m] for x, v in mono.items()}) for m in names} if mono else None
+    if "cross" in settings:
+        cross_pairs = [(x, y) for x in query_langs for y in cand_langs if x != y]
+        others = {x: [y for y in cand_langs if y != x] for x in query_langs}
+        per_language["cross"] = {x: {m: metrics.macro_mean({y: pair_means[(x, y)][m] for y in ys}) for m in names}
+                                 for x, ys in others.items() if ys}
+        summary["cross"] = ({m: metrics.macro_mean({p: pair_means[p][m] for p in cross_pairs}) for m in names}
+                            if cross_pairs else None)
+    if "multi" in settings:
+        multi = {x: _means(per_multi[x]) for x in query_langs}
+        per_language["multi"] = multi
+        summary["multi"] = {m: metrics.macro_mean({x: v[m] for x, v in multi.items()}) for m in names}
+    rank_dist = {x: per_multi[x]["rank_distance"] for x in query_langs}
+    by_lang = {x: metrics.mean_ignoring_nan(rank_dist[x]) for x in query_langs}
+    rank_distance = ({"mean": metrics.macro_mean(by_lang), "per_language": by_lang,
+                      "queries": int(sum(np.isfinite(v).sum() for v in rank_dist.values()))}
+                     if "multi" in settings else None)
+    return {"settings": summary, "rank_distance": rank_distance, "per_language": per_language, "pairs": pairs}
+
+
+def _counts(queries, cands, query_langs, cand_langs, settings, per_pair, per_multi) -> dict:
+    """Query / candidate counts and, per setting, the queries that had nothing relevant."""
+    def none_relevant(n_rel):
+        return int((n_rel == 0).sum())
+
+    no_rel: dict[str, dict] = {}
+    if "mono" in settings:
+        by = {x: none_relevant(per_pair[(x, x)]["n_relevant"]) for x in query_langs if x in cand_langs}
+        no_rel["mono"] = {"total": sum(by.values()), "by_language": by}
+    if "cross" in settings:
+        by = {f"{x}-{y}": none_relevant(per_pair[(x, y)]["n_relevant"])
+              for x in query_langs for y in cand_langs if x != y}
+        no_rel["cross"] = {"total": sum(by.values()), "by_pair": by}
+    if "multi" in settings:
+        by = {x: none_relevant(per_multi[x]["n_relevant"]) for x in query_langs}
+        no_rel["multi"] = {"total": sum(by.values()), "by_language": by}
+    return {"queries": len(queries), "candidates": len(cands),
+            "queries_by_language": {x: sum(q.lang == x for q in queries) for x in query_langs},
+            "candidates_by_language": {y: sum(c.lang == y for c in cands) for y in cand_langs},
+            "distinct_query_texts": len({q.text for q in queries}),
+            "no_relevant": no_rel}
+
+
+def load_metrics(path) -> dict:
+    """Read a metrics.json (a file, or a folder holding one)."""
+    path = Path(path)
+    path = path / "metrics.json" if path.is_dir() else path
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError("no metrics.json here (run `mixlingual evaluate --out` first)", path=str(path)) from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"not valid JSON: {err.msg}", path=str(path), line=err.lineno) from None

@@ -1,0 +1,87 @@
+"""Atomic file writes: the one place where mixlingual puts a file on disk.
+
+Every file is written to a temporary file in the same folder and moved into place with
+`os.replace`, so a reader, or a run killed mid-write, never sees half a file; the folder is
+created when missing and the temporary file is removed when the write fails.
+
+    write_atomic(path, "text")              # str (UTF-8) or bytes
+    write_json_atomic(path, data)           # indent 2, UTF-8, numpy scalars and NaN made JSON-safe
+    with atomic_open(path, "wb") as handle: # anything that writes to a handle (np.save, savefig)
+        ...
+    replace_folder(build, folder)           # build(tmp_folder) beside it, then swapped in
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_open(path, mode: str = "w", *, fsync: bool = False):
+    """Open a temporary file beside `path` ("w" text UTF-8, or "wb"); on success move it to `path`."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open: mode must be 'w' or 'wb', got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # one name per process and thread: concurrent writers of one path never share a temp file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
+            yield handle
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path, data: str | bytes) -> Path:
+    """Write `data` (str as UTF-8, or bytes) to `path` atomically; return the path."""
+    with atomic_open(path, "wb") as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(path)
+
+
+def json_safe(value):
+    """JSON-safe scalar: NaN / inf -> None, numpy numbers -> Python numbers (a `json.dumps` default)."""
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json_atomic(path, data, *, indent: int | None = 2) -> Path:
+    """Write `data` as JSON (UTF-8, `indent`, one final newline) to `path` atomically."""
+    return write_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False, default=json_safe) + "\n")
+
+
+def replace_folder(build, target: str) -> None:
+    """Build a folder with ``build(tmp_path)`` beside ``target``, then swap it in atomically.
+
+    An interrupted build leaves only a hidden temp folder, never a half-written ``target``.
+    """
+    target_path = Path(target).resolve()
+    target_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target_path.name}.tmp-", dir=target_path.parent))
+    try:
+        build(tmp)
+        if target_path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target_path.name}.old-", dir=target_path.parent))
+            os.replace(target_path, old / "content")
+            os.replace(tmp, target_path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target_path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

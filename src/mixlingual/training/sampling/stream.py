@@ -1,0 +1,194 @@
+"""Hybrid / mixture batches over a stream of items too large for memory (mMARCO, HF datasets).
+
+`StreamingBatchSampler` reads items from `make_stream()` (a function returning a fresh
+iterator, e.g. ``lambda: jsonl.iter_parallel(path)`` or a Hugging Face streaming dataset mapped
+to `ParallelItem`s) into a buffer of `buffer_size` items and builds each batch from it:
+
+* the kind and X-X language of a step are drawn as `MixtureBatchSampler` draws them (same
+  ratios / schedules, same `languages` restriction, same `language_weighting` / `temperature`
+  weights from `batch.language_weights`, item counts per language taken from one
+  counting pass over the stream; X-X draws among the languages of the buffer able to fill a
+  batch, their weights renormalized);
+* the batch takes the buffered items that can serve that kind, in a random order, skipping
+  items the batch's `BatchGuard` refuses (a parallel group already in the batch, a positive
+  text already a positive or hard negative there: the in-memory sampler's rule); taken items
+  leave the buffer, which refills from the
+  stream, so memory stays at about `buffer_size` items and order is shuffled within that window;
+* once the stream is exhausted, recently used items (a window of `buffer_size`) are recycled
+  to fill the last batches, so an epoch is always exactly `len(sampler)` full batches
+  (`recycled` counts them). `len` is `num_items // (batch_size * world_size)`; without
+  `num_items` the stream is counted once (a cheap streaming pass).
+
+Batches carry their records in `Batch.items` (their `item_index` numbers items read from the
+stream). DDP, determinism and resume work as for `MixtureBatchSampler`: every rank reads the
+same stream and takes its own slice of the global batch; `state_dict` is (epoch, step) and
+resuming replays the epoch's stream up to that step (exact, at the price of re-reading).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+
+from mixlingual.errors import ConfigError
+from mixlingual.training.sampling.batch import Batch, BatchGuard, draw_kind, item_keys, language_weights, make_pair
+from mixlingual.training.sampling.schedule import RatioSchedule
+
+
+class StreamingBatchSampler:
+    """Mixture batches from a buffered stream (see the module docstring).
+
+    Args:
+        make_stream: returns a new iterator over the items each time it is called (once per epoch).
+        batch_size, ratios, languages, language_weighting, temperature, seed, rank, world_size:
+            as for `MixtureBatchSampler`.
+        buffer_size: items held in memory; must be well above batch_size x world_size.
+        num_items: the stream's length if known (else counted once; the pass also counts the
+            items per language that "size" / "temperature" weighting needs).
+    """
+
+    def __init__(self, make_stream: Callable[[], Iterable], batch_size: int,
+                 ratios: dict[str, float] | RatioSchedule, *, buffer_size: int = 10_000,
+                 num_items: int | None = None, languages: Iterable[str] | None = None,
+                 language_weighting: str = "uniform", temperature: float = 1.0, seed: int = 0,
+                 rank: int = 0, world_size: int = 1):
+        self.global_batch = batch_size * world_size
+        if buffer_size < 4 * self.global_batch:
+            raise ConfigError(f"data.buffer_size: {buffer_size} is too small for batches of {self.global_batch} "
+                              f"(use at least 4 x batch_size x world_size)")
+        self.make_stream, self.batch_size, self.buffer_size = make_stream, batch_size, buffer_size
+        self.schedule = ratios if isinstance(ratios, RatioSchedule) else RatioSchedule(dict(ratios))
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.wanted = set(languages) if languages else None
+        language_weights([], language_weighting, temperature)  # the same key checks, before the pass
+        counted, sizes = self._count(make_stream, self.wanted) if (
+            num_items is None or language_weighting != "uniform") else (num_items, {})
+        self.num_items = num_items if num_items is not None else counted
+        self.mono_languages = sorted(sizes) if sizes else sorted(self.wanted or [])
+        weights = language_weights([sizes.get(x, 0) for x in self.mono_languages], language_weighting, temperature)
+        self.language_weights = dict(zip(self.mono_languages, weights))  # empty: uniform over the buffer's
+        self.epoch, self.step, self.recycled = 0, 0, 0
+
+    @staticmethod
+    def _count(make_stream, wanted: set[str] | None) -> tuple[int, dict[str, int]]:
+        """(items, {X-X language: items offering it}) from one pass over the stream."""
+        total, sizes = 0, {}
+        for item in make_stream():
+            total += 1
+            for lang in item.mono_languages:
+                if wanted is None or lang in wanted:
+                    sizes[lang] = sizes.get(lang, 0) + 1
+        return total, sizes
+
+    def _languages(self, langs: Iterable[str]) -> list[str]:
+        """`langs` restricted to `languages` (all when unrestricted), sorted."""
+        return sorted(x for x in langs if self.wanted is None or x in self.wanted)
+
+    def __len__(self) -> int:
+        return max(1, self.num_items // self.global_batch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self.step = epoch, 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "step": self.step, "seed": self.seed, "batch_size": self.batch_size,
+                "world_size": self.world_size, "num_items": self.num_items}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in ("seed", "batch_size", "world_size", "num_items"):
+            if state[key] != getattr(self, key):
+                raise ConfigError(f"cannot resume: sampler {key} was {state[key]}, now {getattr(self, key)}")
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+
+    def __iter__(self) -> Iterator[Batch]:
+        start = self.step
+        for step, (kind, language, pairs, items) in enumerate(self._global_batches(self.epoch)):
+            if step < start:
+                continue
+            self.step = step + 1
+            lo, hi = self.rank * self.batch_size, (self.rank + 1) * self.batch_size
+            yield Batch(kind, pairs[lo:hi], language, step, items[lo:hi])
+
+    # ----- one epoch ----------------------------------------------------------------------
+    def _global_batches(self, epoch: int):
+        order_rng = np.random.default_rng([self.seed, epoch, 0])
+        stream = enumerate(self.make_stream())
+        buffer: list[tuple[int, object, object]] = []  # (stream index, item, its ItemKeys)
+        used: deque = deque(maxlen=self.buffer_size)  # recycled once the stream runs dry
+        self.recycled = 0
+        for step in range(len(self)):
+            self._fill(buffer, stream, used)
+            rng = np.random.default_rng([self.seed, epoch, step + 1])
+            kind = draw_kind(self.schedule.at(epoch * len(self) + step), rng)
+            language = None
+            if kind == "X-X":
+                language = self._draw_language(buffer, rng)
+                if language is None:  # no language can fill an X-X batch from this buffer
+                    kind = "X-Y"
+            chosen = self._take(buffer, kind, language, order_rng)
+            used.extend(chosen)
+            pairs = [self._pair(kind, language, index, item, rng) for index, item, _ in chosen]
+            yield kind, language, pairs, [item for _, item, _ in chosen]
+
+    def _fill(self, buffer: list, stream, used: deque) -> None:
+        for index, item in stream:
+            buffer.append((index, item, item_keys(item, self.wanted)))
+            if len(buffer) >= self.buffer_size:
+                return
+        while len(buffer) < self.buffer_size and used:  # stream exhausted: recycle
+            buffer.append(used.popleft())
+            self.recycled += 1
+
+    def _draw_language(self, buffer: list, rng: np.random.Generator) -> str | None:
+        """An X-X language among those the buffer can fill a batch in, by the configured weights."""
+        groups: dict[str, set] = {}
+        for _, item, _ in buffer:
+            for lang in self._languages(item.mono_languages):
+                groups.setdefault(lang, set()).add(item.group)
+        able = sorted(lang for lang, g in groups.items() if len(g) >= self.global_batch)
+        if not able:
+            return None
+        weights = np.array([self.language_weights.get(x, 1.0) for x in able])
+        if weights.sum() <= 0:
+            return None
+        return able[rng.choice(len(able), p=weights / weights.sum())]
+
+    def _serves(self, item, kind: str, language: str | None) -> bool:
+        queries, positives = self._languages(item.queries), self._languages(item.positives)
+        if kind == "X-X":
+            return language in queries and language in positives
+        if kind == "X-Y":
+            return any(q != p for q in queries for p in positives)
+        return bool(queries and positives)
+
+    def _take(self, buffer: list, kind: str, language: str | None, rng: np.random.Generator) -> list:
+        chosen, guard, taken = [], BatchGuard(), []
+        for position in rng.permutation(len(buffer)):
+            entry = buffer[position]
+            if not self._serves(entry[1], kind, language) or not guard.admits(entry[2]):
+                continue
+            guard.add(entry[2])
+            chosen.append(entry)
+            taken.append(position)
+            if len(chosen) == self.global_batch:
+                break
+        if len(chosen) < self.global_batch:
+            raise ConfigError(f"data.buffer_size: the buffer holds only {len(chosen)} items able to share a "
+                              f"{kind} batch of {self.global_batch} (distinct parallel groups and passage "
+                              f"texts); raise the buffer size")
+        for position in sorted(taken, reverse=True):
+            buffer.pop(position)
+        return chosen
+
+    def _pair(self, kind, language, index, item, rng):
+        q_langs, p_langs = self._languages(item.queries), self._languages(item.positives)
+        cross = [(q, p) for q in q_langs for p in p_langs if q != p]
+        return make_pair(kind, language, index, cross, q_langs, p_langs, rng)
+
+    def describe(self) -> dict:
+        return {"batches_per_epoch": len(self), "global_batch": self.global_batch, "streaming": True,
+                "buffer_size": self.buffer_size, "items": self.num_items, "recycled_last_epoch": self.recycled,
+                "languages": sorted(self.wanted) if self.wanted else None,
+                "language_weights": {k: round(float(v), 4) for k, v in self.language_weights.items()}}
