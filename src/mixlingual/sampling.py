@@ -221,11 +221,11 @@ class _ItemQueue:
 
     def __init__(self, indices: Sequence[int], rng: np.random.Generator):
         self.indices = np.asarray(indices, dtype=np.int64)
-        self.queue = deque(rng.permutation(self.indices).tolist())
+        self.pending = deque(rng.permutation(self.indices).tolist())
         self.reusing = False
 
     def reshuffle(self, rng: np.random.Generator) -> None:
-        self.queue = deque(rng.permutation(self.indices).tolist())
+        self.pending = deque(rng.permutation(self.indices).tolist())
         self.reusing = True
 
 
@@ -251,7 +251,7 @@ class _EpochItems:
         deferred: list[int] = []  # the batch's guard refuses it: keep for a later batch, in order
         fresh_queues = 0
         while len(chosen) < n:
-            if not queue.queue:
+            if not queue.pending:
                 fresh_queues += 1
                 if fresh_queues > 1:  # a whole fresh pass could not complete the batch
                     raise ConfigError(f"train.batch_size: only {len(chosen)} of the {len(queue.indices)} items able "
@@ -260,7 +260,7 @@ class _EpochItems:
                 queue.reshuffle(self.rng)
                 deferred = []  # the fresh queue holds the deferred items again
                 self.refills += 1
-            index = queue.queue.popleft()
+            index = queue.pending.popleft()
             if index in self.used and not queue.reusing:
                 continue
             if not guard.admits(self.keys[index]):
@@ -269,7 +269,7 @@ class _EpochItems:
             guard.add(self.keys[index])
             self.used.add(index)
             chosen.append(index)
-        queue.queue.extendleft(reversed(deferred))
+        queue.pending.extendleft(reversed(deferred))
         return chosen
 
 
