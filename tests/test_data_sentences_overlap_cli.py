@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,11 +13,22 @@ import pytest
 from mixlingual.cli import main
 from mixlingual.data.overlap import find_overlap, measure_overlap, normalize_text
 from mixlingual.data.records import Candidate, Collection, ParallelItem, Query
+from mixlingual.data import sentences
 from mixlingual.data.sentences import SPLITTERS, icu_available, sentence_index_at, sentence_spans, split_sentences
 from mixlingual.errors import DataError
 
 FIX = Path(__file__).parent / "fixtures" / "data"
-splitters = [s for s in SPLITTERS if s != "icu" or icu_available()]
+
+
+def _installed(splitter: str) -> bool:
+    """ICU is a dependency; sentencex and pysbd come with the `splitters` extra."""
+    if splitter == "icu":
+        return icu_available()
+    return importlib.util.find_spec(splitter) is not None
+
+
+splitters = [pytest.param(s, marks=pytest.mark.skipif(not _installed(s), reason=f"{s} not installed"))
+             for s in SPLITTERS]
 
 
 @pytest.mark.parametrize("splitter", splitters)
@@ -31,6 +45,15 @@ def test_spans_index_the_original_text(splitter):
 def test_icu_keeps_citation_marks_with_their_sentence_as_lareqa():
     text = "Poco después.[71]\u200b Federico llegó. Fin de la historia.[74]\u200b[75]\u200b"
     assert split_sentences(text, "es") == ["Poco después.[71]\u200b Federico llegó.", "Fin de la historia.[74]\u200b[75]"]
+
+
+@pytest.mark.parametrize("splitter", ["sentencex", "pysbd"])
+def test_an_optional_splitter_missing_names_the_extra(splitter, monkeypatch):
+    monkeypatch.setitem(sys.modules, splitter, None)  # `import splitter` fails, as where it is not installed
+    sentences._pysbd_segmenter.cache_clear()
+    with pytest.raises(ImportError, match=re.escape("pip install 'mixlingual[splitters]'")):
+        split_sentences("One. Two.", "en", splitter)
+    sentences._pysbd_segmenter.cache_clear()
 
 
 def test_thai_splits_at_spaces_and_chinese_keeps_digit_led_clauses():

@@ -197,3 +197,27 @@ def test_progress_bar_on_request(enc, capsys):
     assert "encode" in capsys.readouterr().err
     enc.encode_passages(TEXTS, batch_size=2)  # few texts: no bar by default
     assert "encode" not in capsys.readouterr().err
+
+
+def test_a_saved_folder_loads_in_sentence_transformers_without_a_load_report(tmp_path, enc, capfd, caplog):
+    """No "pooler.dense.weight MISSING ... newly initialized" report: the folder says it has no pooler."""
+    import logging
+    import warnings
+
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    enc.save(str(tmp_path / "st"))
+    hf_logging.enable_propagation()
+    try:
+        with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO):
+            warnings.simplefilter("always")
+            st = SentenceTransformer(str(tmp_path / "st"), device="cpu")
+    finally:
+        hf_logging.disable_propagation()
+    printed = capfd.readouterr()
+    said = "\n".join([printed.out, printed.err, caplog.text, *(str(w.message) for w in caught)])
+    for phrase in ("MISSING", "newly initialized", "pooler"):
+        assert phrase not in said, said
+    ours, theirs = enc.encode_passages(TEXTS), st.encode_document(TEXTS)
+    assert np.allclose(ours, theirs, atol=1e-5)

@@ -9,7 +9,7 @@ import pytest
 
 from mixlingual.data.records import Candidate, Collection, Query
 from mixlingual.errors import ConfigError, DataError
-from mixlingual.evaluation.evaluate import evaluate_collection
+from mixlingual.evaluation.evaluate import EvalOptions, evaluate_collection
 
 # axes: group g1, group g2, "english-ness", "german-ness"
 VECTORS = {
@@ -83,6 +83,19 @@ def test_langs_restricts_queries_and_pool():
     assert m["rank_distance"]["mean"] is None  # one language: no spread to measure
     only_multi = evaluate_collection(TableEncoder(), tiny_collection(), settings=["multi"])
     assert set(only_multi["settings"]) == {"multi"}
+
+
+def test_options_as_a_dataclass_or_as_keywords_agree():
+    def without_timing(m):
+        return {k: v for k, v in m.items() if k != "timing_s"}
+
+    by_keywords = evaluate_collection(TableEncoder(), tiny_collection(), langs=["en"], settings=["mono", "multi"])
+    options = EvalOptions(langs=["en"], settings=("mono", "multi"))
+    assert without_timing(evaluate_collection(TableEncoder(), tiny_collection(), options)) == without_timing(by_keywords)
+    overridden = evaluate_collection(TableEncoder(), tiny_collection(), options, settings=["multi"])
+    assert set(overridden["settings"]) == {"multi"}  # keywords win over the dataclass
+    with pytest.raises(TypeError, match="run_dpeth"):
+        evaluate_collection(TableEncoder(), tiny_collection(), run_dpeth=5)
 
 
 def test_bad_input_is_named():

@@ -52,6 +52,7 @@ def write_eval_outputs(out: Path, metrics: dict, *, mono: list[float], multi: li
 
     from mixlingual.data.records import Query
     from mixlingual.evaluation.outputs import EvalOutputs
+    from mixlingual.evaluation.evaluate import LanguageScores
     from mixlingual.evaluation.metrics import METRIC_NAMES
 
     n = len(mono)
@@ -63,9 +64,10 @@ def write_eval_outputs(out: Path, metrics: dict, *, mono: list[float], multi: li
 
     outputs = EvalOutputs(out, ("mono", "multi"))
     no_relevant = SimpleNamespace(indices=np.zeros(0, int), indptr=np.zeros(n + 1, int))
-    outputs.add_language("en", queries, ["en"], [], SimpleNamespace(topk_ids=None), no_relevant, np.zeros(0, int),
-                         {"mono": 0, "cross": 0, "multi": 0}, {("en", "en"): values(mono)},
-                         {**values(multi), "rank_distance": np.asarray(rank_distance, float)})
+    scores = LanguageScores("en", queries, SimpleNamespace(topk_ids=None), no_relevant, {("en", "en"): values(mono)},
+                            {**values(multi), "rank_distance": np.asarray(rank_distance, float)})
+    pool = SimpleNamespace(langs=["en"], ids=[], block_of=np.zeros(0, int))
+    outputs.add_language(scores, pool, {"mono": 0, "cross": 0, "multi": 0})
     outputs.finish(metrics)
 
 

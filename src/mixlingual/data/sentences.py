@@ -8,6 +8,10 @@ Splitters (`splitter=`):
 * `"sentencex"` - Wikimedia's rule-based segmenter (~300 languages, pure Python);
 * `"pysbd"` - pySBD (23 languages; others fall back to its English rules).
 
+ICU is a dependency; sentencex and pySBD serve the splitter benchmark and comparisons only and
+come with the `splitters` extra (``pip install 'mixlingual[splitters]'``): they are imported
+when first used, with an error naming the extra where they are missing.
+
 Every splitter's raw pieces then go through the same clean-up, which undoes breaks that do
 not end a sentence: a piece that starts like a continuation (a citation tail such as "71]",
 closing punctuation, a lowercase letter) or has no letter or digit joins the piece before it.
@@ -20,6 +24,7 @@ ends with a space rather than punctuation, is split at spaces.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 from bisect import bisect_right
@@ -30,6 +35,7 @@ from itertools import pairwise
 logger = logging.getLogger("mixlingual.data")
 
 SPLITTERS = ("icu", "sentencex", "pysbd")
+SPLITTERS_EXTRA = "pip install 'mixlingual[splitters]'"
 _PYSBD_LANGS = {"en", "hi", "mr", "zh", "es", "am", "ar", "hy", "bg", "ur", "ru", "pl", "fa", "nl",
                 "da", "fr", "my", "el", "it", "ja", "de", "kk", "sk"}
 # whitespace plus invisible marks that str.strip() keeps (zero-width space, BOM, direction marks)
@@ -77,10 +83,18 @@ def _icu_iterator(locale: str):
     return icu.BreakIterator.createSentenceInstance(icu.Locale(locale))
 
 
+def _import_optional_splitter(module: str):
+    """The module of an optional splitter (sentencex, pysbd), or an ImportError naming the extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"splitter '{module}' is optional: {SPLITTERS_EXTRA} "
+                          f"(or use splitter='icu', the default)") from None
+
+
 @lru_cache(maxsize=64)
 def _pysbd_segmenter(lang: str):
-    import pysbd
-
+    pysbd = _import_optional_splitter("pysbd")
     return pysbd.Segmenter(language=lang if lang in _PYSBD_LANGS else "en", clean=False)
 
 
@@ -90,7 +104,8 @@ def _raw_pieces(text: str, lang: str, splitter: str) -> list[str]:
         return re.split(r"\s+", text)
     if splitter == "icu":
         if not icu_available():
-            raise ImportError("splitter 'icu' needs PyICU: pip install pyicu-wheels (or use splitter='sentencex')")
+            raise ImportError(f"splitter 'icu' needs PyICU: pip install pyicu-wheels "
+                              f"(or use splitter='sentencex' after {SPLITTERS_EXTRA})")
         import icu
 
         iterator = _icu_iterator(base + PROFILES.get(base, SplitProfile()).icu_locale_suffix)
@@ -99,9 +114,7 @@ def _raw_pieces(text: str, lang: str, splitter: str) -> list[str]:
         bounds = [0, *iterator]
         return [str(utext[a:b]) for a, b in pairwise(bounds)]
     if splitter == "sentencex":
-        from sentencex import segment
-
-        return list(segment(base, text))
+        return list(_import_optional_splitter("sentencex").segment(base, text))
     if splitter == "pysbd":
         return _pysbd_segmenter(base).segment(text)
     raise ValueError(f"unknown sentence splitter {splitter!r}; choose one of {', '.join(SPLITTERS)}")

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +42,35 @@ def candidate_text(candidate, mode: str) -> str:
     return candidate.text
 
 
-def _check_arguments(collection: Collection, settings, langs, candidate: str) -> list[str]:
-    """Validate the arguments; return the languages to evaluate."""
+@dataclass(frozen=True)
+class EvalOptions:
+    """What `evaluate_collection` evaluates and how; each field is also one of its keywords.
+
+    `run_depth` / `cross_run_depth`: TREC run depth for mono and multi / per pair for cross
+    (0 disables; runs are written only with an `out_dir`).
+    """
+
+    settings: tuple[str, ...] = SETTINGS
+    langs: Sequence[str] | None = None
+    candidate: str = "sentence"
+    batch_size: int = 64
+    run_depth: int = 100
+    cross_run_depth: int = 10
+    max_chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    show_progress: bool | None = None
+
+    def run_depths(self) -> dict[str, int]:
+        return {"mono": self.run_depth, "cross": self.cross_run_depth, "multi": self.run_depth}
+
+
+def _check_arguments(collection: Collection, options: EvalOptions) -> list[str]:
+    """Validate the options against the collection; return the languages to evaluate."""
+    settings, langs = options.settings, options.langs
     unknown = [s for s in settings if s not in SETTINGS]
     if unknown or not settings:
         raise ConfigError(f"settings: expected a non-empty subset of {SETTINGS}, got {list(settings)}")
-    if candidate not in CANDIDATE_MODES:
-        raise ConfigError(f"candidate: expected one of {CANDIDATE_MODES}, got {candidate!r}")
+    if options.candidate not in CANDIDATE_MODES:
+        raise ConfigError(f"candidate: expected one of {CANDIDATE_MODES}, got {options.candidate!r}")
     if not collection.queries or not collection.candidates:
         raise DataError(f"collection '{collection.name}' is empty: {len(collection.queries)} queries, "
                         f"{len(collection.candidates)} candidates")
@@ -67,69 +90,80 @@ def _check_arguments(collection: Collection, settings, langs, candidate: str) ->
     return sorted(dict.fromkeys(langs))
 
 
-def _encode(encoder, texts: list[str], kind: str, cache_dir, batch_size, show_progress) -> np.ndarray:
-    vectors = encode_cached(encoder, texts, kind, cache_dir=cache_dir, batch_size=batch_size,
-                            show_progress=show_progress)
+def _encode(encoder, texts: list[str], kind: str, cache_dir, options: EvalOptions) -> np.ndarray:
+    vectors = encode_cached(encoder, texts, kind, cache_dir=cache_dir, batch_size=options.batch_size,
+                            show_progress=options.show_progress)
     if not np.isfinite(vectors).all():
         raise ModelError(f"model '{encoder.name}' returned non-finite {kind} embeddings")
     return vectors
 
 
-def evaluate_collection(encoder, collection: Collection, *, settings=SETTINGS, langs=None,
-                        out_dir=None, cache_dir=None, candidate: str = "sentence",
-                        batch_size: int = 64, run_depth: int = 100, cross_run_depth: int = 10,
-                        max_chunk_bytes: int = DEFAULT_CHUNK_BYTES, show_progress=None) -> dict:
-    """Evaluate `encoder` on `collection`; return the metrics.json structure.
+@dataclass
+class _Selection:
+    """The queries and candidates (sorted by language) of the evaluated languages."""
 
-    With `out_dir`, also write metrics.json, per_query.jsonl, TREC runs (top `run_depth` for
-    mono / multi, top `cross_run_depth` per pair for cross; 0 disables) and qrels per setting.
-    """
-    settings = tuple(settings)
-    languages = _check_arguments(collection, settings, langs, candidate)
+    queries: list
+    candidates: list
+    without_context: int   # candidates with no context, counted for candidate='sentence+context'
+
+    @property
+    def query_langs(self) -> list[str]:
+        return sorted({q.lang for q in self.queries})
+
+    @property
+    def candidate_langs(self) -> list[str]:
+        return sorted({c.lang for c in self.candidates})
+
+
+def _select(collection: Collection, languages: list[str], candidate: str) -> _Selection:
     queries = [q for q in collection.queries if q.lang in languages]
     cands = sorted((c for c in collection.candidates if c.lang in languages), key=lambda c: c.lang)
-    query_langs = sorted({q.lang for q in queries})
-    cand_langs = sorted({c.lang for c in cands})
     if not queries or not cands:
         raise DataError(f"collection '{collection.name}' has no queries or no candidates in {languages}")
-
     without_context = sum(not c.context for c in cands) if candidate == "sentence+context" else 0
     if without_context == len(cands):
         raise DataError(f"candidate='sentence+context' but no candidate of collection '{collection.name}' "
                         "has a context (load the collection with candidate='sentence+context')")
+    return _Selection(queries, cands, without_context)
+
+
+def evaluate_collection(encoder, collection: Collection, options: EvalOptions | None = None, *,
+                        out_dir=None, cache_dir=None, **option_fields) -> dict:
+    """Evaluate `encoder` on `collection`; return the metrics.json structure.
+
+    Options come as an `EvalOptions`, as keywords named like its fields (`settings=`, `langs=`,
+    `run_depth=`, ...), or both (keywords win). With `out_dir`, also write metrics.json,
+    per_query.jsonl, TREC runs and qrels per setting; `cache_dir` caches the embeddings.
+    """
+    options = replace(options or EvalOptions(), **option_fields)
+    options = replace(options, settings=tuple(options.settings))
+    languages = _check_arguments(collection, options)
+    selection = _select(collection, languages, options.candidate)
 
     started = time.perf_counter()
-    q_vecs = _encode(encoder, [q.text for q in queries], "query", cache_dir, batch_size, show_progress)
-    c_vecs = _encode(encoder, [candidate_text(c, candidate) for c in cands], "passage", cache_dir,
-                     batch_size, show_progress)
+    q_vecs = _encode(encoder, [q.text for q in selection.queries], "query", cache_dir, options)
+    c_vecs = _encode(encoder, [candidate_text(c, options.candidate) for c in selection.candidates], "passage",
+                     cache_dir, options)
     encoded = time.perf_counter()
 
-    block_starts = np.searchsorted([c.lang for c in cands], cand_langs)
-    block_lang = np.repeat(np.arange(len(cand_langs)), np.diff(np.append(block_starts, len(cands))))
-    by_group = Collection(collection.name, queries, cands).relevant_by_group()  # indices into cands
-
-    outputs = EvalOutputs(out_dir, settings) if out_dir else None
-    pool = _Pool([c.id for c in cands], block_starts, block_lang, cand_langs, by_group)
-    per_pair: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-    per_multi: dict[str, dict[str, np.ndarray]] = {}
-    depths = {"mono": run_depth, "cross": cross_run_depth, "multi": run_depth}
+    outputs = EvalOutputs(out_dir, options.settings) if out_dir else None
+    scorer = _Scorer(c_vecs, _CandidatePool.of(selection.candidates), options, write_runs=outputs is not None)
     try:
-        for x in query_langs:
-            rows_x = [i for i, q in enumerate(queries) if q.lang == x]
-            _score_language(x, [queries[i] for i in rows_x], q_vecs[rows_x], c_vecs, pool, settings,
-                            depths if outputs else None, max_chunk_bytes, per_pair, per_multi, outputs)
+        per_pair, per_multi = _score_all_languages(scorer, selection.queries, q_vecs, outputs)
     except BaseException:
         if outputs:
             outputs.abort()
         raise
     scored = time.perf_counter()
 
-    result = _aggregate(settings, query_langs, cand_langs, per_pair, per_multi)
+    query_langs, cand_langs = selection.query_langs, selection.candidate_langs
+    result = _aggregate(options.settings, query_langs, cand_langs, per_pair, per_multi)
+    counts = _counts(selection.queries, selection.candidates, query_langs, cand_langs, options.settings,
+                     per_pair, per_multi)
     result = {"model": getattr(encoder, "name", "model"), "fingerprint": encoder.fingerprint(),
-              "collection": collection.name, "langs": languages, "candidate": candidate,
+              "collection": collection.name, "langs": languages, "candidate": options.candidate,
               "tie_rule": metrics.TIE_RULE, **result,
-              "counts": {**_counts(queries, cands, query_langs, cand_langs, settings, per_pair, per_multi),
-                         "candidates_without_context": without_context},
+              "counts": {**counts, "candidates_without_context": selection.without_context},
               "timing_s": {"encode": round(encoded - started, 3), "score": round(scored - encoded, 3)}}
     if outputs:
         outputs.finish(result)
@@ -137,7 +171,7 @@ def evaluate_collection(encoder, collection: Collection, *, settings=SETTINGS, l
 
 
 @dataclass
-class _Pool:
+class _CandidatePool:
     """The candidate pool sorted by language: ids, block starts, block of each candidate."""
 
     ids: list[str]
@@ -146,33 +180,81 @@ class _Pool:
     langs: list[str]
     by_group: dict[str, list[int]]
 
+    @classmethod
+    def of(cls, cands: list) -> _CandidatePool:
+        """The pool of `cands` (already sorted by language)."""
+        langs = sorted({c.lang for c in cands})
+        block_starts = np.searchsorted([c.lang for c in cands], langs)
+        block_of = np.repeat(np.arange(len(langs)), np.diff(np.append(block_starts, len(cands))))
+        by_group = Collection("pool", [], cands).relevant_by_group()   # indices into cands
+        return cls([c.id for c in cands], block_starts, block_of, langs, by_group)
 
-def _score_language(x, qs, q_vecs, c_vecs, pool: _Pool, settings, depths, max_chunk_bytes,
-                    per_pair, per_multi, outputs) -> None:
-    """Score the queries `qs` of language `x` once; fill per-query metrics of every setting."""
-    relevance = Relevance.from_lists([pool.by_group.get(q.group, []) for q in qs])
-    block_depth = max(depths["mono"] if "mono" in settings else 0,
-                      depths["cross"] if "cross" in settings else 0) if depths else 0
-    res = score_relevant(q_vecs, c_vecs, relevance, block_starts=pool.block_starts,
-                         topk=depths["multi"] if depths and "multi" in settings else 0,
-                         block_topk=block_depth, max_chunk_bytes=max_chunk_bytes)
-    rows, blocks = relevance.rows, pool.block_of[relevance.indices]
-    for b, y in enumerate(pool.langs):
-        here = blocks == b
-        ranks = metrics.pad_ranks(rows[here], res.block_ranks[here], len(qs))
-        n_rel = np.bincount(rows[here], minlength=len(qs))
-        per_pair[(x, y)] = {"n_relevant": n_rel, "first_rank": ranks[:, 0],
-                            **metrics.per_query_metrics(ranks, n_rel)}
-    n_rel = np.diff(relevance.indptr)
-    ranks = metrics.pad_ranks(rows, res.pool_ranks, len(qs))
-    # language bias: best rank of a relevant candidate in each language, spread over languages
-    best = np.full((len(qs), len(pool.langs)), np.nan)
-    np.fmin.at(best, (rows, blocks), res.pool_ranks.astype(np.float64))
-    per_multi[x] = {"n_relevant": n_rel, "first_rank": ranks[:, 0],
-                    "rank_distance": metrics.rank_distance(best), **metrics.per_query_metrics(ranks, n_rel)}
-    if outputs:
-        outputs.add_language(x, qs, pool.langs, pool.ids, res, relevance, pool.block_of, depths,
-                             per_pair, per_multi[x])
+
+@dataclass
+class LanguageScores:
+    """Per-query metrics of the queries of one language, in every setting, from one scoring pass."""
+
+    lang: str
+    queries: list
+    search: object                                  # the `score_relevant` result (ranks, top-k lists)
+    relevance: Relevance
+    per_pair: dict[tuple[str, str], dict[str, np.ndarray]]   # (lang, candidate lang) -> metrics
+    multi: dict[str, np.ndarray]                    # the multilingual pool's metrics + rank distance
+
+
+def _score_all_languages(scorer: _Scorer, queries: list, q_vecs: np.ndarray, outputs):
+    """(per_pair, per_multi) over every query language; each language's outputs written as it is scored."""
+    per_pair: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    per_multi: dict[str, dict[str, np.ndarray]] = {}
+    for lang in sorted({q.lang for q in queries}):
+        rows = [i for i, q in enumerate(queries) if q.lang == lang]
+        scores = scorer.score_language(lang, [queries[i] for i in rows], q_vecs[rows])
+        per_pair.update(scores.per_pair)
+        per_multi[lang] = scores.multi
+        if outputs:
+            outputs.add_language(scores, scorer.pool, scorer.options.run_depths())
+    return per_pair, per_multi
+
+
+@dataclass
+class _Scorer:
+    """Scores the queries of one language against the whole pool (sorted by language into blocks)."""
+
+    c_vecs: np.ndarray
+    pool: _CandidatePool
+    options: EvalOptions
+    write_runs: bool   # keep top-k lists for run files
+
+    def _depths(self) -> tuple[int, int]:
+        """(multi top-k, per-block top-k) the run files need; 0 without run files."""
+        if not self.write_runs:
+            return 0, 0
+        settings, depths = self.options.settings, self.options.run_depths()
+        block = max(depths[s] if s in settings else 0 for s in ("mono", "cross"))
+        return (depths["multi"] if "multi" in settings else 0), block
+
+    def score_language(self, lang: str, qs: list, q_vecs: np.ndarray) -> LanguageScores:
+        pool = self.pool
+        relevance = Relevance.from_lists([pool.by_group.get(q.group, []) for q in qs])
+        topk, block_topk = self._depths()
+        res = score_relevant(q_vecs, self.c_vecs, relevance, block_starts=pool.block_starts, topk=topk,
+                             block_topk=block_topk, max_chunk_bytes=self.options.max_chunk_bytes)
+        rows, blocks = relevance.rows, pool.block_of[relevance.indices]
+        per_pair = {}
+        for b, y in enumerate(pool.langs):
+            here = blocks == b
+            ranks = metrics.pad_ranks(rows[here], res.block_ranks[here], len(qs))
+            n_rel = np.bincount(rows[here], minlength=len(qs))
+            per_pair[(lang, y)] = {"n_relevant": n_rel, "first_rank": ranks[:, 0],
+                                   **metrics.per_query_metrics(ranks, n_rel)}
+        n_rel = np.diff(relevance.indptr)
+        ranks = metrics.pad_ranks(rows, res.pool_ranks, len(qs))
+        # language bias: best rank of a relevant candidate in each language, spread over languages
+        best = np.full((len(qs), len(pool.langs)), np.nan)
+        np.fmin.at(best, (rows, blocks), res.pool_ranks.astype(np.float64))
+        multi = {"n_relevant": n_rel, "first_rank": ranks[:, 0],
+                 "rank_distance": metrics.rank_distance(best), **metrics.per_query_metrics(ranks, n_rel)}
+        return LanguageScores(lang, qs, res, relevance, per_pair, multi)
 
 
 def _means(per_query: dict[str, np.ndarray]) -> dict[str, float | None]:

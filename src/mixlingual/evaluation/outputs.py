@@ -50,9 +50,12 @@ class EvalOutputs:
             row["rank_distance"] = json_safe(float(values["rank_distance"][i]))
         return json.dumps(row) + "\n"
 
-    def add_language(self, x, qs, cand_langs, cand_ids, res, relevance, block_lang, depths,
-                     per_pair, multi_values) -> None:
-        """Write everything about the queries `qs` of language `x` (one scoring pass)."""
+    def add_language(self, scores, pool, depths: dict[str, int]) -> None:
+        """Write everything about the queries of one language (`evaluate.LanguageScores`, one scoring
+        pass) against `pool` (the candidate pool: `langs`, `ids`, `block_of`); `depths`: run depth per setting."""
+        x, qs, res, relevance = scores.lang, scores.queries, scores.search, scores.relevance
+        per_pair, multi_values = scores.per_pair, scores.multi
+        cand_langs, cand_ids, block_lang = pool.langs, pool.ids, pool.block_of
         per_query, tag = self._files["per_query.jsonl"], "mixlingual"
         for i, q in enumerate(qs):
             rel = relevance.indices[relevance.indptr[i]:relevance.indptr[i + 1]]

@@ -286,7 +286,7 @@ class BiEncoder(torch.nn.Module):
         def build(tmp):
             self.model.save_pretrained(tmp, safe_serialization=True)
             self.tokenizer.save_pretrained(tmp)
-            write_st_files(tmp, settings, self.dim)
+            write_st_files(tmp, settings, self.dim, has_pooler=_has_pooler(self.model))
 
         replace_folder(build, path)
 
@@ -304,6 +304,11 @@ class BiEncoder(torch.nn.Module):
             digest.update(f"{key}:{data.dtype}:{tuple(data.shape)}".encode())
             digest.update(data.reshape(-1).view(torch.uint8).numpy() if data.numel() else b"")
         return digest.hexdigest()[:16]
+
+
+def _has_pooler(model) -> bool:
+    """False for a BERT-family model built with ``add_pooling_layer=False`` (its ``pooler`` is None)."""
+    return getattr(model, "pooler", True) is not None
 
 
 def _special_frame(tokenizer) -> tuple[list[int], list[int]]:

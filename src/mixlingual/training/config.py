@@ -258,61 +258,85 @@ def _check_mini_batch(t: TrainConfig) -> None:
 
 def validate(config: Config) -> None:
     """Checks that need no data. Each failure raises `ConfigError` naming the key."""
-    s, t, o, e = config.sampling, config.train, config.optim, config.eval
-    _choice("sampling.kind", s.kind, ("hybrid", "mono", "cross", "mixture"))
-    _choice("sampling.schedule", s.schedule, SHAPES)
-    _choice("sampling.language_weighting", s.language_weighting, ("uniform", "size", "temperature"))
-    for key, value in (("sampling.alpha", s.alpha), ("sampling.alpha_end", s.alpha_end),
-                       ("sampling.switch_at", s.switch_at)):
-        if value is not None and not 0.0 <= value <= 1.0:
-            raise ConfigError(f"{key}: must be in [0, 1], got {value}")
-    if s.kind == "mixture":
-        if s.ratios is None:
-            raise ConfigError("sampling.ratios: a mixture needs ratios, e.g. {X-X: 0.4, X-Y: 0.4, mixed: 0.2}")
-        check_ratios(s.ratios, "sampling.ratios")
-    if s.schedule != "constant" and (s.alpha_end if s.kind == "hybrid" else s.ratios_end) is None:
-        raise ConfigError(f"sampling.schedule: '{s.schedule}' needs "
-                          f"{'sampling.alpha_end' if s.kind == 'hybrid' else 'sampling.ratios_end'}")
-    if s.ratios_end is not None:
-        check_ratios(s.ratios_end, "sampling.ratios_end")
-    if s.temperature <= 0:
-        raise ConfigError(f"sampling.temperature: must be > 0, got {s.temperature}")
+    _validate_sampling(config.sampling)
     if config.loss.temperature <= 0:
         raise ConfigError(f"loss.temperature: must be > 0, got {config.loss.temperature}")
-    for key, value, low in (("train.batch_size", t.batch_size, 1), ("train.grad_accum", t.grad_accum, 1),
-                            ("train.max_steps", t.max_steps, 1), ("train.epochs", t.epochs, 1),
-                            ("train.log_every", t.log_every, 1), ("train.checkpoint_every", t.checkpoint_every, 1),
-                            ("train.keep_last", t.keep_last, 1), ("train.threads", t.threads, 1),
-                            ("data.hard_negatives", config.data.hard_negatives, 0),
-                            ("data.buffer_size", config.data.buffer_size, 1),
-                            ("model.length_buckets", config.model.length_buckets, 1),
-                            ("data.max_items", config.data.max_items, 1), ("eval.every_steps", e.every_steps, 0),
-                            ("eval.patience", e.patience, 1), ("optim.warmup_steps", o.warmup_steps, 0),
-                            ("model.max_length_query", config.model.max_length_query, 1),
-                            ("model.max_length_passage", config.model.max_length_passage, 1)):
-        _at_least(key, value, low)
-    _check_mini_batch(t)
-    if not o.lr > 0:
-        raise ConfigError(f"optim.lr: must be > 0, got {o.lr}")
-    _at_least("optim.weight_decay", o.weight_decay, 0.0)
-    if not 0.0 <= o.warmup_ratio < 1.0:
-        raise ConfigError(f"optim.warmup_ratio: must be in [0, 1), got {o.warmup_ratio}")
-    if len(o.betas) != 2 or not all(0.0 <= b < 1.0 for b in o.betas):
-        raise ConfigError(f"optim.betas: expected two numbers in [0, 1), got {o.betas}")
-    _choice("optim.scheduler", o.scheduler, ("linear", "cosine", "constant"))
-    _choice("train.precision", t.precision, ("bf16", "fp32"))
-    _choice("train.device", t.device, ("auto", "cpu", "cuda"))
-    _choice("eval.mode", e.mode, ("max", "min"))
-    _choice("output.overlap", config.output.overlap, ("warn", "refuse"))
-    for setting in e.settings:
-        _choice("eval.settings", setting, ("mono", "cross", "multi"))
-    if not e.metric.startswith(("settings.", "rank_distance.", "per_language.")):
-        raise ConfigError(f"eval.metric: expected a metrics.json path such as settings.multi.map, got '{e.metric}'")
+    _validate_counts(config)
+    _check_mini_batch(config.train)
+    _validate_optim(config.optim)
+    _validate_choices(config)
     if config.data.train.name is None:
         raise ConfigError("data.train.name: a training dataset is required (e.g. mlqa, demo, jsonl)")
     from mixlingual.training.mining import check_remine_config
 
     check_remine_config(config)
+
+
+def _validate_sampling(sampling) -> None:
+    _choice("sampling.kind", sampling.kind, ("hybrid", "mono", "cross", "mixture"))
+    _choice("sampling.schedule", sampling.schedule, SHAPES)
+    _choice("sampling.language_weighting", sampling.language_weighting, ("uniform", "size", "temperature"))
+    for key, value in (("sampling.alpha", sampling.alpha), ("sampling.alpha_end", sampling.alpha_end),
+                       ("sampling.switch_at", sampling.switch_at)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{key}: must be in [0, 1], got {value}")
+    if sampling.kind == "mixture":
+        if sampling.ratios is None:
+            raise ConfigError("sampling.ratios: a mixture needs ratios, e.g. {X-X: 0.4, X-Y: 0.4, mixed: 0.2}")
+        check_ratios(sampling.ratios, "sampling.ratios")
+    end_key = "sampling.alpha_end" if sampling.kind == "hybrid" else "sampling.ratios_end"
+    end_value = sampling.alpha_end if sampling.kind == "hybrid" else sampling.ratios_end
+    if sampling.schedule != "constant" and end_value is None:
+        raise ConfigError(f"sampling.schedule: '{sampling.schedule}' needs {end_key}")
+    if sampling.ratios_end is not None:
+        check_ratios(sampling.ratios_end, "sampling.ratios_end")
+    if sampling.temperature <= 0:
+        raise ConfigError(f"sampling.temperature: must be > 0, got {sampling.temperature}")
+
+
+def _validate_counts(config: Config) -> None:
+    """Integer settings with a lower bound."""
+    train, evaluation, data, model = config.train, config.eval, config.data, config.model
+    for key, value, low in (("train.batch_size", train.batch_size, 1), ("train.grad_accum", train.grad_accum, 1),
+                            ("train.max_steps", train.max_steps, 1), ("train.epochs", train.epochs, 1),
+                            ("train.log_every", train.log_every, 1),
+                            ("train.checkpoint_every", train.checkpoint_every, 1),
+                            ("train.keep_last", train.keep_last, 1), ("train.threads", train.threads, 1),
+                            ("data.hard_negatives", data.hard_negatives, 0),
+                            ("data.buffer_size", data.buffer_size, 1),
+                            ("model.length_buckets", model.length_buckets, 1),
+                            ("data.max_items", data.max_items, 1),
+                            ("eval.every_steps", evaluation.every_steps, 0),
+                            ("eval.patience", evaluation.patience, 1),
+                            ("optim.warmup_steps", config.optim.warmup_steps, 0),
+                            ("model.max_length_query", model.max_length_query, 1),
+                            ("model.max_length_passage", model.max_length_passage, 1)):
+        _at_least(key, value, low)
+
+
+def _validate_optim(optim) -> None:
+    if not optim.lr > 0:
+        raise ConfigError(f"optim.lr: must be > 0, got {optim.lr}")
+    _at_least("optim.weight_decay", optim.weight_decay, 0.0)
+    if not 0.0 <= optim.warmup_ratio < 1.0:
+        raise ConfigError(f"optim.warmup_ratio: must be in [0, 1), got {optim.warmup_ratio}")
+    if len(optim.betas) != 2 or not all(0.0 <= beta < 1.0 for beta in optim.betas):
+        raise ConfigError(f"optim.betas: expected two numbers in [0, 1), got {optim.betas}")
+    _choice("optim.scheduler", optim.scheduler, ("linear", "cosine", "constant"))
+
+
+def _validate_choices(config: Config) -> None:
+    """Settings that name one of a few options."""
+    evaluation = config.eval
+    _choice("train.precision", config.train.precision, ("bf16", "fp32"))
+    _choice("train.device", config.train.device, ("auto", "cpu", "cuda"))
+    _choice("eval.mode", evaluation.mode, ("max", "min"))
+    _choice("output.overlap", config.output.overlap, ("warn", "refuse"))
+    for setting in evaluation.settings:
+        _choice("eval.settings", setting, ("mono", "cross", "multi"))
+    if not evaluation.metric.startswith(("settings.", "rank_distance.", "per_language.")):
+        raise ConfigError(f"eval.metric: expected a metrics.json path such as settings.multi.map, "
+                          f"got '{evaluation.metric}'")
 
 
 def validate_against_data(config: Config, items, world_size: int = 1) -> None:

@@ -106,7 +106,7 @@ class MineReport:
                 f"{self.short} lists short of k; {self.seconds:.1f} s")
 
 
-class _Pool:
+class _PassagePool:
     """The distinct passages of one language: normalized key -> row, with the groups they are positive of."""
 
     def __init__(self):
@@ -126,8 +126,8 @@ class _Pool:
         return row
 
 
-def _pools(items: list[ParallelItem]) -> dict[str, _Pool]:
-    pools: dict[str, _Pool] = defaultdict(_Pool)
+def _pools(items: list[ParallelItem]) -> dict[str, _PassagePool]:
+    pools: dict[str, _PassagePool] = defaultdict(_PassagePool)
     for item in items:
         for lang, text in item.positives.items():
             pools[lang].add(text, item.group)

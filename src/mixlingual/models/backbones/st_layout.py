@@ -21,10 +21,13 @@ def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_st_files(folder: Path, settings: dict, dim: int) -> None:
+def write_st_files(folder: Path, settings: dict, dim: int, *, has_pooler: bool = True) -> None:
     """Write modules.json, pooling/normalize modules, ST configs and our own settings file.
 
     ``settings`` is an EncoderConfig as a dict plus ``backbone`` (the name it was loaded from).
+    ``has_pooler=False`` (a BERT-family model built without its pooler, which a bi-encoder never
+    uses) tells sentence-transformers to build the model the same way (``model_args``), so
+    loading the folder neither creates random pooler weights nor reports them as MISSING.
     """
     import sentence_transformers
     import torch
@@ -39,8 +42,10 @@ def write_st_files(folder: Path, settings: dict, dim: int) -> None:
                         "type": "sentence_transformers.models.Normalize"})
         (folder / "2_Normalize").mkdir(exist_ok=True)
     _write_json(folder / "modules.json", modules)
-    _write_json(folder / "sentence_bert_config.json",
-                {"max_seq_length": settings["max_length_passage"], "do_lower_case": False})
+    st_transformer = {"max_seq_length": settings["max_length_passage"], "do_lower_case": False}
+    if not has_pooler:
+        st_transformer["model_args"] = {"add_pooling_layer": False}
+    _write_json(folder / "sentence_bert_config.json", st_transformer)
     _write_json(folder / "1_Pooling" / "config.json", {
         "word_embedding_dimension": dim,
         "pooling_mode_cls_token": settings["pooling"] == "cls",

@@ -43,7 +43,7 @@ Guarantees (tested on every batch):
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +53,7 @@ from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
 from mixlingual.training.sampling.schedule import KINDS, RatioSchedule
 
-__all__ = ["Pair", "Batch", "RatioSchedule", "KINDS", "MixtureBatchSampler", "HybridBatchSampler",
+__all__ = ["Pair", "Batch", "PairLanguages", "StepDraw", "EpochSampler", "RatioSchedule", "KINDS", "MixtureBatchSampler", "HybridBatchSampler",
            "MonolingualBatchSampler", "CrossLingualBatchSampler", "BatchGuard", "ItemKeys", "item_keys"]
 
 
@@ -172,60 +172,182 @@ def draw_kind(ratios: dict[str, float], rng: np.random.Generator) -> str:
     return kinds[rng.choice(len(kinds), p=weights / weights.sum())]
 
 
-def make_pair(kind: str, language: str | None, index: int, cross_options: Sequence[tuple[str, str]],
-              query_langs: Sequence[str], passage_langs: Sequence[str], rng: np.random.Generator) -> Pair:
+@dataclass(frozen=True)
+class PairLanguages:
+    """The languages an item offers its pairs: query sides, passage sides, and the ordered
+    (query, passage) pairs with different languages (query-major order)."""
+
+    queries: tuple[str, ...]
+    passages: tuple[str, ...]
+
+    @classmethod
+    def of(cls, item, keep: Callable[[Iterable[str]], list[str]]) -> PairLanguages:
+        return cls(tuple(keep(item.query_languages)), tuple(keep(item.passage_languages)))
+
+    @property
+    def cross(self) -> list[tuple[str, str]]:
+        return [(q, p) for q in self.queries for p in self.passages if q != p]
+
+
+@dataclass
+class StepDraw:
+    """What one step drew: the batch kind, the X-X language (None otherwise), and the step's random
+    stream, from which each pair's languages are drawn next."""
+
+    kind: str
+    language: str | None
+    rng: np.random.Generator
+
+
+def make_pair(step: StepDraw, index: int, languages: PairLanguages) -> Pair:
     """The languages of one pair: X-X uses the batch language, X-Y an ordered pair with q != p,
     mixed an independent draw of each side."""
-    if kind == "X-X":
-        return Pair(index, language, language)
-    if kind == "X-Y":
-        q, p = cross_options[rng.integers(len(cross_options))]
+    if step.kind == "X-X":
+        return Pair(index, step.language, step.language)
+    rng = step.rng
+    if step.kind == "X-Y":
+        cross = languages.cross
+        q, p = cross[rng.integers(len(cross))]
         return Pair(index, q, p)
-    return Pair(index, query_langs[rng.integers(len(query_langs))], passage_langs[rng.integers(len(passage_langs))])
+    queries, passages = languages.queries, languages.passages
+    return Pair(index, queries[rng.integers(len(queries))], passages[rng.integers(len(passages))])
 
 
-class _Pool:
+class _ItemQueue:
     """A per-epoch shuffled queue of the item indices able to serve one kind (or one X-X language).
 
-    Items consumed by another pool this epoch are skipped; once the queue runs dry the pool is
-    reshuffled and reused for the rest of the epoch (`refills` counts how often).
+    Once it runs dry it is reshuffled and reused for the rest of the epoch (`reusing`).
     """
 
     def __init__(self, indices: Sequence[int], rng: np.random.Generator):
         self.indices = np.asarray(indices, dtype=np.int64)
-        self.queue = deque(rng.permutation(self.indices).tolist())
+        self.pending = deque(rng.permutation(self.indices).tolist())
         self.reusing = False
+
+    def reshuffle(self, rng: np.random.Generator) -> None:
+        self.pending = deque(rng.permutation(self.indices).tolist())
+        self.reusing = True
+
+
+class _EpochItems:
+    """The items one epoch hands out: a queue per kind / X-X language, and the items used so far.
+
+    An item used by one queue is skipped by the others until they are reused; `refills` counts
+    the queues reshuffled this epoch.
+    """
+
+    def __init__(self, keys: Sequence[ItemKeys], rng: np.random.Generator):
+        self.keys, self.rng = keys, rng
+        self.queues: dict[str, _ItemQueue] = {}
+        self.used: set[int] = set()
         self.refills = 0
 
-    def take(self, n: int, used: set[int], guard: BatchGuard, keys: Sequence[ItemKeys],
-             rng: np.random.Generator) -> list[int]:
-        out: list[int] = []
+    def take(self, queue_name: str, indices: Sequence[int], n: int) -> list[int]:
+        """`n` items of `indices` (the queue `queue_name`) that can share one batch."""
+        if queue_name not in self.queues:
+            self.queues[queue_name] = _ItemQueue(indices, self.rng)
+        queue, guard = self.queues[queue_name], BatchGuard()
+        chosen: list[int] = []
         deferred: list[int] = []  # the batch's guard refuses it: keep for a later batch, in order
         fresh_queues = 0
-        while len(out) < n:
-            if not self.queue:
+        while len(chosen) < n:
+            if not queue.pending:
                 fresh_queues += 1
                 if fresh_queues > 1:  # a whole fresh pass could not complete the batch
-                    raise ConfigError(f"train.batch_size: only {len(out)} of the {len(self.indices)} items able "
+                    raise ConfigError(f"train.batch_size: only {len(chosen)} of the {len(queue.indices)} items able "
                                       f"to serve this batch can share one (parallel groups or identical "
                                       f"passage texts repeat); use a smaller batch")
-                self.queue = deque(rng.permutation(self.indices).tolist())
-                self.reusing, deferred = True, []  # the fresh queue holds the deferred items again
+                queue.reshuffle(self.rng)
+                deferred = []  # the fresh queue holds the deferred items again
                 self.refills += 1
-            index = self.queue.popleft()
-            if index in used and not self.reusing:
+            index = queue.pending.popleft()
+            if index in self.used and not queue.reusing:
                 continue
-            if not guard.admits(keys[index]):
+            if not guard.admits(self.keys[index]):
                 deferred.append(index)
                 continue
-            guard.add(keys[index])
-            used.add(index)
-            out.append(index)
-        self.queue.extendleft(reversed(deferred))
-        return out
+            guard.add(self.keys[index])
+            self.used.add(index)
+            chosen.append(index)
+        queue.pending.extendleft(reversed(deferred))
+        return chosen
 
 
-class MixtureBatchSampler:
+@dataclass
+class GlobalBatch:
+    """One step's batch over all ranks, before each rank takes its slice."""
+
+    kind: str
+    language: str | None
+    pairs: list[Pair]
+    items: list | None = None   # the pairs' records (streaming samplers)
+
+
+class EpochSampler:
+    """What every sampler shares: its size and seed, the (epoch, step) position and its resume, the
+    per-step draw of the batch kind, and each rank's slice of the global batch.
+
+    A subclass sets `num_items` (what one epoch serves) and `schedule` and implements
+    `_global_batches(epoch)`, yielding a `GlobalBatch` for every step of the epoch, identical
+    on all ranks.
+    """
+
+    num_items: int
+    schedule: RatioSchedule
+
+    def __init__(self, batch_size: int, *, seed: int, rank: int, world_size: int):
+        if batch_size < 1:
+            raise ConfigError(f"train.batch_size: must be >= 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ConfigError(f"rank {rank} outside [0, world_size={world_size})")
+        self.batch_size, self.rank, self.world_size, self.seed = batch_size, rank, world_size, seed
+        self.global_batch = batch_size * world_size
+        self.epoch, self.step = 0, 0
+
+    def _items_per_epoch(self) -> int:
+        return self.num_items
+
+    def __len__(self) -> int:
+        """Batches per epoch: about one pass over the items the configured kinds can use."""
+        return max(1, self._items_per_epoch() // self.global_batch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start `epoch` from its first batch (call before iterating, as with DistributedSampler)."""
+        self.epoch, self.step = epoch, 0
+
+    def state_dict(self) -> dict:
+        """JSON-able position: resuming from it yields exactly the batches not yet yielded."""
+        return {"epoch": self.epoch, "step": self.step, "seed": self.seed, "batch_size": self.batch_size,
+                "world_size": self.world_size, "num_items": self.num_items}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in ("seed", "batch_size", "world_size", "num_items"):
+            mine = getattr(self, key)
+            if state.get(key, mine) != mine:
+                raise ConfigError(f"cannot resume: sampler {key} was {state[key]}, now {mine} "
+                                  f"(resume needs the same data, seed, batch size and number of ranks)")
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+
+    def __iter__(self) -> Iterator[Batch]:
+        start = self.step
+        for step, batch in enumerate(self._global_batches(self.epoch)):
+            if step < start:
+                continue  # replayed only to rebuild the epoch's state: resume is exact
+            self.step = step + 1
+            lo, hi = self.rank * self.batch_size, (self.rank + 1) * self.batch_size
+            items = batch.items[lo:hi] if batch.items is not None else None
+            yield Batch(batch.kind, batch.pairs[lo:hi], batch.language, step, items)
+
+    def _draw_kind(self, epoch: int, step: int) -> tuple[str, np.random.Generator]:
+        """The batch kind of (epoch, step) and the step's random stream (seeded by seed, epoch, step)."""
+        rng = np.random.default_rng([self.seed, epoch, step + 1])
+        return draw_kind(self.schedule.at(epoch * len(self) + step), rng), rng
+
+    def _global_batches(self, epoch: int) -> Iterator[GlobalBatch]:
+        raise NotImplementedError
+
+
+class MixtureBatchSampler(EpochSampler):
     """Batches whose kind is drawn per step from ratios over {"X-X", "X-Y", "mixed"}.
 
     Args:
@@ -247,13 +369,8 @@ class MixtureBatchSampler:
                  ratios: dict[str, float] | RatioSchedule, *, languages: Sequence[str] | None = None,
                  language_weighting: str = "uniform", temperature: float = 1.0, seed: int = 0,
                  rank: int = 0, world_size: int = 1):
-        if batch_size < 1:
-            raise ConfigError(f"train.batch_size: must be >= 1, got {batch_size}")
-        if not 0 <= rank < world_size:
-            raise ConfigError(f"rank {rank} outside [0, world_size={world_size})")
-        self.items = items
-        self.batch_size, self.rank, self.world_size, self.seed = batch_size, rank, world_size, seed
-        self.global_batch = batch_size * world_size
+        super().__init__(batch_size, seed=seed, rank=rank, world_size=world_size)
+        self.items, self.num_items = items, len(items)
         self.schedule = ratios if isinstance(ratios, RatioSchedule) else RatioSchedule(dict(ratios))
         wanted = set(languages) if languages else None
         self.keys = [item_keys(item, wanted) for item in items]
@@ -262,7 +379,6 @@ class MixtureBatchSampler:
         self._check_pools()
         self.language_weights = language_weights([len(self.mono_pool[x]) for x in self.mono_languages],
                                                  language_weighting, temperature)
-        self.epoch, self.step = 0, 0
         self.refills = 0
 
     # ----- set-up -------------------------------------------------------------------------
@@ -270,16 +386,13 @@ class MixtureBatchSampler:
         """Which items can serve each kind, and the language choices each item offers."""
         keep = (lambda langs: [x for x in langs if x in wanted]) if wanted else list
         self.mono_pool: dict[str, list[int]] = {}
-        self.cross_options: list[list[tuple[str, str]]] = []
-        self.mixed_options: list[tuple[list[str], list[str]]] = []
+        self.pair_languages: list[PairLanguages] = []
         for index, item in enumerate(self.items):
             for lang in keep(item.mono_languages):
                 self.mono_pool.setdefault(lang, []).append(index)
-            q_langs, p_langs = keep(item.query_languages), keep(item.passage_languages)
-            self.cross_options.append([(q, p) for q in q_langs for p in p_langs if q != p])
-            self.mixed_options.append((q_langs, p_langs))
-        self.cross_pool = [i for i, opts in enumerate(self.cross_options) if opts]
-        self.mixed_pool = [i for i, (q, p) in enumerate(self.mixed_options) if q and p]
+            self.pair_languages.append(PairLanguages.of(item, keep))
+        self.cross_pool = [i for i, langs in enumerate(self.pair_languages) if langs.cross]
+        self.mixed_pool = [i for i, langs in enumerate(self.pair_languages) if langs.queries and langs.passages]
         self.excluded_from_cross = len(self.items) - len(self.cross_pool)
 
     def _distinct_groups(self, indices: Sequence[int]) -> int:
@@ -313,64 +426,34 @@ class MixtureBatchSampler:
             servable.update(self.mixed_pool)
         self.num_servable = len(servable)
 
-    # ----- the sampler interface ---------------------------------------------------------
-    def __len__(self) -> int:
-        """Batches per epoch: one pass over the items that can serve the configured kinds."""
-        return max(1, self.num_servable // self.global_batch)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Start `epoch` from its first batch (call before iterating, as with DistributedSampler)."""
-        self.epoch, self.step = epoch, 0
-
-    def state_dict(self) -> dict:
-        """JSON-able position: resuming from it yields exactly the batches not yet yielded."""
-        return {"epoch": self.epoch, "step": self.step, "seed": self.seed, "batch_size": self.batch_size,
-                "world_size": self.world_size, "num_items": len(self.items)}
-
-    def load_state_dict(self, state: dict) -> None:
-        for key in ("seed", "batch_size", "world_size", "num_items"):
-            mine = {"seed": self.seed, "batch_size": self.batch_size, "world_size": self.world_size,
-                    "num_items": len(self.items)}[key]
-            if state.get(key, mine) != mine:
-                raise ConfigError(f"cannot resume: sampler {key} was {state[key]}, now {mine} "
-                                  f"(resume needs the same data, seed, batch size and number of ranks)")
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
-
-    def __iter__(self) -> Iterator[Batch]:
-        start = self.step
-        for step, (kind, language, pairs) in enumerate(self._global_batches(self.epoch)):
-            if step < start:
-                continue  # replayed only to rebuild the pools' state: resume is exact
-            self.step = step + 1
-            lo = self.rank * self.batch_size
-            yield Batch(kind, pairs[lo:lo + self.batch_size], language, step)
+    def _items_per_epoch(self) -> int:
+        """One pass over the items that can serve the configured kinds."""
+        return self.num_servable
 
     # ----- the plan of one epoch ----------------------------------------------------------
-    def _global_batches(self, epoch: int) -> Iterator[tuple[str, str | None, list[Pair]]]:
-        """Yield (kind, X-X language, global pairs) for every step of `epoch`, identical on all ranks."""
-        order_rng = np.random.default_rng([self.seed, epoch, 0])
-        pools: dict[str, _Pool] = {}
-        used: set[int] = set()
+    def _global_batches(self, epoch: int) -> Iterator[GlobalBatch]:
+        """A `GlobalBatch` for every step of `epoch`, identical on all ranks."""
+        epoch_items = _EpochItems(self.keys, np.random.default_rng([self.seed, epoch, 0]))
         self.refills = 0
         for step in range(len(self)):
-            rng = np.random.default_rng([self.seed, epoch, step + 1])
-            kind = draw_kind(self.schedule.at(epoch * len(self) + step), rng)
-            language = None
-            if kind == "X-X":
-                language = self.mono_languages[rng.choice(len(self.mono_languages), p=self.language_weights)]
-                key, indices = f"X-X:{language}", self.mono_pool[language]
-            else:
-                key, indices = kind, self.cross_pool if kind == "X-Y" else self.mixed_pool
-            if key not in pools:
-                pools[key] = _Pool(indices, order_rng)
-            before = pools[key].refills
-            chosen = pools[key].take(self.global_batch, used, BatchGuard(), self.keys, order_rng)
-            self.refills += pools[key].refills - before
-            yield kind, language, [self._pair(kind, language, i, rng) for i in chosen]
+            draw = self._draw_step(epoch, step)
+            queue_name, indices = self._serving(draw)
+            chosen = epoch_items.take(queue_name, indices, self.global_batch)
+            self.refills = epoch_items.refills
+            yield GlobalBatch(draw.kind, draw.language, [make_pair(draw, i, self.pair_languages[i]) for i in chosen])
 
-    def _pair(self, kind: str, language: str | None, index: int, rng: np.random.Generator) -> Pair:
-        q_langs, p_langs = self.mixed_options[index]
-        return make_pair(kind, language, index, self.cross_options[index], q_langs, p_langs, rng)
+    def _draw_step(self, epoch: int, step: int) -> StepDraw:
+        kind, rng = self._draw_kind(epoch, step)
+        language = None
+        if kind == "X-X":
+            language = self.mono_languages[rng.choice(len(self.mono_languages), p=self.language_weights)]
+        return StepDraw(kind, language, rng)
+
+    def _serving(self, draw: StepDraw) -> tuple[str, list[int]]:
+        """The queue's name and the items able to serve the step's kind (and X-X language)."""
+        if draw.kind == "X-X":
+            return f"X-X:{draw.language}", self.mono_pool[draw.language]
+        return draw.kind, self.cross_pool if draw.kind == "X-Y" else self.mixed_pool
 
     def describe(self) -> dict:
         """What the sampler will draw from: for logs and the run's summary."""

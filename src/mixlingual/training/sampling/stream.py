@@ -33,11 +33,12 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from mixlingual.errors import ConfigError
-from mixlingual.training.sampling.batch import Batch, BatchGuard, draw_kind, item_keys, language_weights, make_pair
+from mixlingual.training.sampling.batch import (BatchGuard, EpochSampler, GlobalBatch, PairLanguages, StepDraw, item_keys,
+                                                  language_weights, make_pair)
 from mixlingual.training.sampling.schedule import RatioSchedule
 
 
-class StreamingBatchSampler:
+class StreamingBatchSampler(EpochSampler):
     """Mixture batches from a buffered stream (see the module docstring).
 
     Args:
@@ -54,13 +55,12 @@ class StreamingBatchSampler:
                  num_items: int | None = None, languages: Iterable[str] | None = None,
                  language_weighting: str = "uniform", temperature: float = 1.0, seed: int = 0,
                  rank: int = 0, world_size: int = 1):
-        self.global_batch = batch_size * world_size
+        super().__init__(batch_size, seed=seed, rank=rank, world_size=world_size)
         if buffer_size < 4 * self.global_batch:
             raise ConfigError(f"data.buffer_size: {buffer_size} is too small for batches of {self.global_batch} "
                               f"(use at least 4 x batch_size x world_size)")
-        self.make_stream, self.batch_size, self.buffer_size = make_stream, batch_size, buffer_size
+        self.make_stream, self.buffer_size = make_stream, buffer_size
         self.schedule = ratios if isinstance(ratios, RatioSchedule) else RatioSchedule(dict(ratios))
-        self.seed, self.rank, self.world_size = seed, rank, world_size
         self.wanted = set(languages) if languages else None
         language_weights([], language_weighting, temperature)  # the same key checks, before the pass
         counted, sizes = self._count(make_stream, self.wanted) if (
@@ -69,7 +69,7 @@ class StreamingBatchSampler:
         self.mono_languages = sorted(sizes) if sizes else sorted(self.wanted or [])
         weights = language_weights([sizes.get(x, 0) for x in self.mono_languages], language_weighting, temperature)
         self.language_weights = dict(zip(self.mono_languages, weights))  # empty: uniform over the buffer's
-        self.epoch, self.step, self.recycled = 0, 0, 0
+        self.recycled = 0
 
     @staticmethod
     def _count(make_stream, wanted: set[str] | None) -> tuple[int, dict[str, int]]:
@@ -86,33 +86,8 @@ class StreamingBatchSampler:
         """`langs` restricted to `languages` (all when unrestricted), sorted."""
         return sorted(x for x in langs if self.wanted is None or x in self.wanted)
 
-    def __len__(self) -> int:
-        return max(1, self.num_items // self.global_batch)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch, self.step = epoch, 0
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "step": self.step, "seed": self.seed, "batch_size": self.batch_size,
-                "world_size": self.world_size, "num_items": self.num_items}
-
-    def load_state_dict(self, state: dict) -> None:
-        for key in ("seed", "batch_size", "world_size", "num_items"):
-            if state[key] != getattr(self, key):
-                raise ConfigError(f"cannot resume: sampler {key} was {state[key]}, now {getattr(self, key)}")
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
-
-    def __iter__(self) -> Iterator[Batch]:
-        start = self.step
-        for step, (kind, language, pairs, items) in enumerate(self._global_batches(self.epoch)):
-            if step < start:
-                continue
-            self.step = step + 1
-            lo, hi = self.rank * self.batch_size, (self.rank + 1) * self.batch_size
-            yield Batch(kind, pairs[lo:hi], language, step, items[lo:hi])
-
     # ----- one epoch ----------------------------------------------------------------------
-    def _global_batches(self, epoch: int):
+    def _global_batches(self, epoch: int) -> Iterator[GlobalBatch]:
         order_rng = np.random.default_rng([self.seed, epoch, 0])
         stream = enumerate(self.make_stream())
         buffer: list[tuple[int, object, object]] = []  # (stream index, item, its ItemKeys)
@@ -120,17 +95,20 @@ class StreamingBatchSampler:
         self.recycled = 0
         for step in range(len(self)):
             self._fill(buffer, stream, used)
-            rng = np.random.default_rng([self.seed, epoch, step + 1])
-            kind = draw_kind(self.schedule.at(epoch * len(self) + step), rng)
-            language = None
-            if kind == "X-X":
-                language = self._draw_language(buffer, rng)
-                if language is None:  # no language can fill an X-X batch from this buffer
-                    kind = "X-Y"
-            chosen = self._take(buffer, kind, language, order_rng)
+            draw = self._draw_step(epoch, step, buffer)
+            chosen = self._take(buffer, draw.kind, draw.language, order_rng)
             used.extend(chosen)
-            pairs = [self._pair(kind, language, index, item, rng) for index, item, _ in chosen]
-            yield kind, language, pairs, [item for _, item, _ in chosen]
+            pairs = [make_pair(draw, index, self._pair_languages(item)) for index, item, _ in chosen]
+            yield GlobalBatch(draw.kind, draw.language, pairs, [item for _, item, _ in chosen])
+
+    def _draw_step(self, epoch: int, step: int, buffer: list) -> StepDraw:
+        kind, rng = self._draw_kind(epoch, step)
+        language = None
+        if kind == "X-X":
+            language = self._draw_language(buffer, rng)
+            if language is None:  # no language can fill an X-X batch from this buffer
+                kind = "X-Y"
+        return StepDraw(kind, language, rng)
 
     def _fill(self, buffer: list, stream, used: deque) -> None:
         for index, item in stream:
@@ -182,10 +160,8 @@ class StreamingBatchSampler:
             buffer.pop(position)
         return chosen
 
-    def _pair(self, kind, language, index, item, rng):
-        q_langs, p_langs = self._languages(item.queries), self._languages(item.positives)
-        cross = [(q, p) for q in q_langs for p in p_langs if q != p]
-        return make_pair(kind, language, index, cross, q_langs, p_langs, rng)
+    def _pair_languages(self, item) -> PairLanguages:
+        return PairLanguages(tuple(self._languages(item.queries)), tuple(self._languages(item.positives)))
 
     def describe(self) -> dict:
         return {"batches_per_epoch": len(self), "global_batch": self.global_batch, "streaming": True,
