@@ -120,7 +120,7 @@ def test_resume_after_a_crash_gives_the_same_weights(tmp_path, monkeypatch):
 def test_text_sampler_over_images_shards_ranks_and_never_repeats_an_image():
     from mixlingual.imagetext.data import to_parallel_items
     from mixlingual.imagetext.formats import load_image_captions
-    from mixlingual.training.sampling.batch import MixtureBatchSampler
+    from mixlingual.training.sampling.mixture import MixtureBatchSampler
 
     items = to_parallel_items(load_image_captions("synthetic", None, n=60, size=16, langs=["en", "zh", "hi"]))
     ratios = {"X-X": 0.4, "X-Y": 0.3, "mixed": 0.3}

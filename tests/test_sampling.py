@@ -10,13 +10,13 @@ import pytest
 
 from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
-from mixlingual.training.sampling.batch import (
+from mixlingual.training.sampling.mixture import (
     CrossLingualBatchSampler,
     HybridBatchSampler,
     MixtureBatchSampler,
     MonolingualBatchSampler,
-    RatioSchedule,
 )
+from mixlingual.training.sampling.schedule import RatioSchedule
 
 LANGS = ["ar", "de", "en", "es", "zh"]
 

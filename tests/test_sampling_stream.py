@@ -103,7 +103,7 @@ def test_stream_sampler_built_from_config_keeps_to_data_languages():
 
 
 def test_stream_language_weights_are_the_in_memory_samplers():
-    from mixlingual.training.sampling.batch import MonolingualBatchSampler
+    from mixlingual.training.sampling.mixture import MonolingualBatchSampler
 
     items = make_items(n_groups=150)
     items += [ParallelItem(id=f"en{i}", queries={"en": f"q {i}"}, positives={"en": f"p {i}"}) for i in range(600)]

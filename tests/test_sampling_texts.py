@@ -16,8 +16,8 @@ from test_sampling import check_batch
 from mixlingual.data.overlap import normalize_text
 from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
-from mixlingual.training.sampling.batch import (CrossLingualBatchSampler, HybridBatchSampler, MixtureBatchSampler,
-                                 MonolingualBatchSampler)
+from mixlingual.training.sampling.mixture import (CrossLingualBatchSampler, HybridBatchSampler, MixtureBatchSampler,
+                                                  MonolingualBatchSampler)
 from mixlingual.training.sampling.stream import StreamingBatchSampler
 
 SHARED = Path(os.environ.get("MIXLINGUAL_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))

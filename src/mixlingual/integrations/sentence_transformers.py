@@ -111,7 +111,7 @@ def mixlingual_batch_sampler(items: Sequence[ParallelItem], index: PairIndex, *,
     it builds `HybridBatchSampler(items, batch_size, alpha)` (or `MixtureBatchSampler` with
     `ratios`) seeded with ST's seed unless `seed` is given here. `.last` holds the sampler built.
     """
-    from mixlingual.training.sampling.batch import HybridBatchSampler, MixtureBatchSampler
+    from mixlingual.training.sampling.mixture import HybridBatchSampler, MixtureBatchSampler
 
     def build(dataset, batch_size: int, drop_last: bool = True, valid_label_columns=None,
               generator=None, seed: int = 0) -> MixlingualBatchSampler:

@@ -14,7 +14,7 @@ from torch import nn
 
 from mixlingual.training.config import Config
 from mixlingual.errors import ConfigError
-from mixlingual.training.sampling.batch import MixtureBatchSampler
+from mixlingual.training.sampling.mixture import MixtureBatchSampler
 
 NO_DECAY_MARKERS = ("bias", "layernorm", "layer_norm", "norm.weight", "ln_", "log_scale")
 

@@ -6,7 +6,7 @@ to `ParallelItem`s) into a buffer of `buffer_size` items and builds each batch f
 
 * the kind and X-X language of a step are drawn as `MixtureBatchSampler` draws them (same
   ratios / schedules, same `languages` restriction, same `language_weighting` / `temperature`
-  weights from `batch.language_weights`, item counts per language taken from one
+  weights from `epoch.language_weights`, item counts per language taken from one
   counting pass over the stream; X-X draws among the languages of the buffer able to fill a
   batch, their weights renormalized);
 * the batch takes the buffered items that can serve that kind, in a random order, skipping
@@ -33,8 +33,9 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from mixlingual.errors import ConfigError
-from mixlingual.training.sampling.batch import (BatchGuard, EpochSampler, GlobalBatch, PairLanguages, StepDraw, item_keys,
-                                                  language_weights, make_pair)
+from mixlingual.training.sampling.batch import BatchGuard, item_keys
+from mixlingual.training.sampling.epoch import (EpochSampler, GlobalBatch, PairLanguages, StepDraw, language_weights,
+                                                make_pair)
 from mixlingual.training.sampling.schedule import RatioSchedule
 
 
