@@ -12,6 +12,10 @@ rank in the pool (multi) and within its own language block (mono / cross).  Macr
 over languages, cross over ordered pairs, multi over query languages.  Language bias is the rank
 distance of multilingual queries.  Nothing is written unless `out_dir` is given, so training can
 call this every N steps.
+
+One module on purpose: the three settings come from one scoring pass, so selecting, scoring and
+aggregating that pass read together; search, metrics, the embedding cache and the output files
+already live apart (`search`, `metrics`, `embedding_cache`, `outputs`).
 """
 
 from __future__ import annotations

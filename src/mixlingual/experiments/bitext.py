@@ -19,6 +19,10 @@ Per-language results are summarised by resource level, script and seen status
 `mixlingual.evaluation.metrics`. With `out_dir`, `write_bitext_report` writes `metrics.json`,
 `bitext.md` (group summaries, then one row per language sorted by resource level) and
 `bitext_groups.png` (accuracy per group); `bitext_report` is the command line.
+
+One module on purpose: one experiment read top to bottom, from the sentence table through the
+pair and pool metrics to its report, whose columns are the metrics computed above; ranks and
+metrics themselves come from `evaluation.search` / `evaluation.metrics`.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ either complete (skipped next time), or resumes at the first step without a mark
 restarts with `--resume` when it had started). The lock lets several sweep processes (or the
 threads of `--jobs N`) share one sweep folder: a cell locked by a live process is left to it; a
 lock whose process is gone (same host) is taken over.
+
+One module on purpose: everything that makes a cell resumable (its commands, the markers, the
+identity check, the lock) depends on the cell folder layout above, so it stays next to it.
 """
 
 from __future__ import annotations

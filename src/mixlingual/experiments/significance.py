@@ -31,6 +31,9 @@ report uses (docs/statistics.md):
   the difference, not whether another training run would reproduce it.
 
 All are seeded, so a report is reproducible bit for bit.
+
+One module on purpose: the clustered analysis reuses the per-query sign-flip test on cluster
+totals, and the tests compare the two kinds of test with each other.
 """
 
 from __future__ import annotations

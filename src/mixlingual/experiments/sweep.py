@@ -9,6 +9,10 @@ configs/sweeps/ and docs/experiments.md); command-line options add to / override
 cell runs `mixlingual train` and `mixlingual evaluate` as subprocesses (see `cells.py`); a finished
 cell is never redone, so rerunning the same command after an interruption resumes the sweep.
 Outputs: DIR/cells/<slug>/..., DIR/summary.json, DIR/report.md and DIR/plots/*.png.
+
+One module on purpose: what remains is the command itself (its options, the sweep file, the plan,
+running the cells, aggregating and writing the outputs, in that order); cells, the grid, selection,
+aggregation, plots and the report are already their own modules.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ Kinds: "query" and "passage" use their prefix and max length; "sentence" is for 
 sentence tasks (bitext, probes): the query prefix, as E5 asks for symmetric use, but the model's
 full length, because a sentence compared with its translation must not be cut at the short query
 length (FLORES sentences in Tibetan or Yoruba often exceed 64 tokens).
+
+One module on purpose: it is one class, `BiEncoder`, whose steps (prefix, tokenize, window, pool,
+combine, normalize, batch) share its config and tokenizer; backbones, presets, the
+sentence-transformers layout and the padding-free forward (`unpadded`) already live apart.
 """
 
 from __future__ import annotations

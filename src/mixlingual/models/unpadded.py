@@ -12,6 +12,10 @@ reference in tests (same outputs to float tolerance in eval mode).
 Supported: absolute position embeddings, no cross-attention, the BertLayer structure (query /
 key / value, attention.output, intermediate, output) - `supports_unpadded(model)` says whether a
 model qualifies; the encoder falls back to the stock forward otherwise.
+
+One module on purpose: it is one forward pass, from packing through bucketed attention and
+dropout to pooling; its pieces only make sense together, and the tests compare the whole pass
+with the stock forward.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ A rename cannot protect against a failing disk that truncates or corrupts a file
 `resume_checkpoint` checks every file against the manifest first and falls back to the newest
 intact checkpoint, warning about each damaged one (older checkpoints without a manifest are
 checked structurally: safetensors files must cover their header, JSON files must parse).
+
+One module on purpose: saving, loading, pruning and verifying all follow the folder layout and
+manifest above; splitting them would split that one on-disk contract.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ Everything is checked before any model is loaded: unknown keys (with the closest
 suggested), wrong types, out-of-range values; checks that need the data (a language with no
 items, a batch larger than the number of parallel groups) run right after loading it, still
 before training. Each error names the key. Relative paths are taken from the working directory.
+
+One module on purpose: the schema (the dataclasses and their defaults), loading with overrides and
+every check name the same keys, so a new key is added, defaulted and validated in one file.
 """
 
 from __future__ import annotations

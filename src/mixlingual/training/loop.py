@@ -19,6 +19,8 @@ Outputs (OUT = output.dir)::
     OUT/summary.json       steps, time, steps/s, best metric and step, early stop, sampler facts
 
 DDP: `torchrun --nproc-per-node N -m mixlingual train CONFIG.yaml` (gloo on CPU, nccl on GPU).
+
+One file on purpose: the training loop reads top to bottom as one function (nanoGPT-style).
 """
 
 from __future__ import annotations

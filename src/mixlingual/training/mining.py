@@ -32,6 +32,9 @@ Per item and passage language L (the item has a positive in L):
 
 Scores are cosine (normalized embeddings); retrieval is exact and chunked
 (`search.exact_topk`) or FAISS (`search.faiss_topk`).
+
+One module on purpose: the filters and the merge above are one algorithm (`mine_negatives`);
+`Remining` at the end is only its call during training, kept beside the `MineOptions` it checks.
 """
 
 from __future__ import annotations
