@@ -103,6 +103,26 @@ def test_resume_skips_damaged_checkpoints_with_a_warning(tmp_path):
     assert resume_checkpoint(tmp_path / "none", module=other, optimizer=other_opt) is None
 
 
+def test_pruning_after_a_fallback_resume_keeps_the_new_checkpoints(tmp_path):
+    """A damaged checkpoint newer than the resumed one is left in place, but it must not count
+    among the last `keep_last`: with keep_last=1 it would otherwise delete every new checkpoint
+    the moment it is written, and the next resume would find none intact."""
+    model, optimizer = _model_and_optimizer()
+    for step in (10, 20):
+        save_checkpoint(tmp_path, step, module=model, optimizer=optimizer, state={"at": step}, config_yaml="")
+    _truncate(tmp_path / "step-00000020" / "model.safetensors")
+    other, other_opt = _model_and_optimizer(seed=9)
+    with pytest.warns(UserWarning):
+        folder, _ = resume_checkpoint(tmp_path, module=other, optimizer=other_opt)
+    assert folder.name == "step-00000010"
+    save_checkpoint(tmp_path, 11, module=other, optimizer=other_opt, state={"at": 11}, config_yaml="")
+    prune_checkpoints(tmp_path, keep_last=1, best_step=None, newest=11)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000011", "step-00000020"]
+    with pytest.warns(UserWarning):
+        folder, state = resume_checkpoint(tmp_path, module=other, optimizer=other_opt)
+    assert folder.name == "step-00000011" and state["at"] == 11
+
+
 def test_checkpoints_without_a_manifest_are_checked_structurally(tmp_path):
     model, optimizer = _model_and_optimizer()
     for step in (1, 2):

@@ -14,7 +14,7 @@ A checkpoint is one folder ``CHECKPOINTS/step-00000120/``::
 It is written into a hidden temporary folder and renamed into place with `os.replace`, so a
 kill at any moment leaves either the previous checkpoints or a complete new one (the latest
 complete one is what `--resume` uses). After each save only the last `keep_last` checkpoints
-and the best one survive.
+and the best one survive (besides damaged newer ones a resume skipped, left until overwritten).
 
 A rename cannot protect against a failing disk that truncates or corrupts a file afterwards, so
 `resume_checkpoint` checks every file against the manifest first and falls back to the newest
@@ -177,9 +177,17 @@ def load_checkpoint(path: str | Path, *, module: torch.nn.Module, optimizer, ran
     return state
 
 
-def prune_checkpoints(root: str | Path, keep_last: int, best_step: int | None) -> list[Path]:
-    """Delete all but the newest `keep_last` checkpoints and the best one; return what went."""
+def prune_checkpoints(root: str | Path, keep_last: int, best_step: int | None,
+                      newest: int | None = None) -> list[Path]:
+    """Delete all but the newest `keep_last` checkpoints and the best one; return what went.
+
+    `newest` is the step just saved: checkpoints past it are the damaged ones a resume skipped
+    (see `resume_checkpoint`); they are left in place and do not count among the last
+    `keep_last`, which would otherwise push out the checkpoints the resumed run writes.
+    """
     found = list_checkpoints(root)
+    if newest is not None:
+        found = [p for p in found if p.name <= checkpoint_name(newest)]  # the order list_checkpoints sorts by
     keep = set(found[-keep_last:]) if keep_last > 0 else set()
     if best_step is not None:
         keep.add(Path(root) / checkpoint_name(best_step))

@@ -190,7 +190,7 @@ def train(config: Config, resume: bool = False) -> dict:
                                "trainer": dataclasses.asdict(state)},
                         rank=dist.rank, world_size=dist.world_size, barrier=dist.barrier)
         if dist.main:
-            prune_checkpoints(checkpoints, config.train.keep_last, state.best_step)
+            prune_checkpoints(checkpoints, config.train.keep_last, state.best_step, newest=state.step)
 
     # --- 3. the loop ---------------------------------------------------------------------
     use_bf16 = config.train.precision == "bf16"
