@@ -5,7 +5,7 @@ Every file is written to a temporary file in the same folder and moved into plac
 created when missing and the temporary file is removed when the write fails.
 
     write_atomic(path, "text")              # str (UTF-8) or bytes
-    write_json_atomic(path, data)           # indent 2, UTF-8, numpy scalars and NaN made JSON-safe
+    write_json_atomic(path, data)           # indent 2, UTF-8, numpy scalars made JSON-safe (see json_safe)
     with atomic_open(path, "wb") as handle: # anything that writes to a handle (np.save, savefig)
         ...
     replace_folder(build, folder)           # build(tmp_folder) beside it, then swapped in
@@ -52,7 +52,12 @@ def write_atomic(path, data: str | bytes) -> Path:
 
 
 def json_safe(value):
-    """JSON-safe scalar: NaN / inf -> None, numpy numbers -> Python numbers (a `json.dumps` default)."""
+    """JSON-safe scalar: NaN / inf -> None, numpy numbers -> Python numbers.
+
+    As the `default` of `json.dumps` (what `write_json_atomic` passes) it only sees what JSON
+    cannot encode: numpy scalars other than float64. A Python float (or np.float64) NaN is
+    written as NaN there; call `json_safe` on such values first to write null.
+    """
     if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

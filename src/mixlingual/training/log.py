@@ -21,7 +21,7 @@ from pathlib import Path
 from mixlingual.io import write_atomic
 
 EVAL_METRICS_KEPT = ("map", "mrr@10")  # per-language metrics worth a column (convergence reports)
-RECORD_TYPES = ("train", "eval")  # the record types train.py logs, one CSV each
+RECORD_TYPES = ("train", "eval")  # the record types the training loop logs, one CSV each
 
 
 def flatten(record: dict, prefix: str = "") -> dict:

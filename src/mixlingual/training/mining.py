@@ -279,7 +279,9 @@ class Remining:
 
     Always from the items as loaded (their own negatives merged per `data.mining.merge`), never
     from an earlier mining. The result replaces the task's items in place (the sampler keeps its
-    list; it does not look at negatives) and is written to OUT/mined/step-XXXXXXXX.jsonl (atomic,
+    list; its `BatchGuard` keys stay those of the loaded negatives, so a mined negative equal to a
+    batch-mate's positive is left to the loss's same-text mask) and is written to
+    OUT/mined/step-XXXXXXXX.jsonl (atomic,
     rank 0; every rank mines the same items from the same weights). The loop keeps that path in
     its checkpointed state, so `--resume` reloads the very negatives the run was using.
     """
