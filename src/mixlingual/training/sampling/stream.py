@@ -135,12 +135,12 @@ class StreamingBatchSampler(EpochSampler):
         return able[rng.choice(len(able), p=weights / weights.sum())]
 
     def _serves(self, item, kind: str, language: str | None) -> bool:
-        queries, positives = self._languages(item.queries), self._languages(item.positives)
+        languages = self._pair_languages(item)
         if kind == "X-X":
-            return language in queries and language in positives
+            return language in languages.queries and language in languages.passages
         if kind == "X-Y":
-            return any(q != p for q in queries for p in positives)
-        return bool(queries and positives)
+            return bool(languages.cross)
+        return bool(languages.queries and languages.passages)
 
     def _take(self, buffer: list, kind: str, language: str | None, rng: np.random.Generator) -> list:
         chosen, guard, taken = [], BatchGuard(), []
@@ -162,7 +162,7 @@ class StreamingBatchSampler(EpochSampler):
         return chosen
 
     def _pair_languages(self, item) -> PairLanguages:
-        return PairLanguages(tuple(self._languages(item.queries)), tuple(self._languages(item.positives)))
+        return PairLanguages.of(item, self._languages)
 
     def describe(self) -> dict:
         return {"batches_per_epoch": len(self), "global_batch": self.global_batch, "streaming": True,
