@@ -132,3 +132,17 @@ def test_stream_runs_the_in_memory_data_checks():
     with pytest.raises(ConfigError, match="has no items"):
         validate_against_data(_stream_config(), lambda: iter([]))
     validate_against_data(_stream_config(), lambda: iter(items))  # 6 groups fill a batch of 4
+
+
+def test_an_x_x_draw_the_buffer_cannot_serve_is_counted_and_warned_not_silent():
+    """X-X only, but each language sits in too few parallel groups of the buffer: the step
+    becomes X-Y (the stream cannot be rewound), and the sampler says so instead of hiding it."""
+    pairs = [("a", "b"), ("c", "d"), ("e", "f"), ("g", "h"), ("i", "j"), ("k", "l"), ("m", "n"), ("o", "p")]
+    items = [ParallelItem(id=f"{g}", queries={x: f"q {g} {x}", y: f"q {g} {y}"},
+                          positives={x: f"p {g} {x}", y: f"p {g} {y}"}, group=f"g{g}")
+             for g, (x, y) in enumerate(pairs * 6)]   # each language in 1 of 8 items: ~3 of a buffer of 24
+    sampler = StreamingBatchSampler(lambda: iter(items), 6, {"X-X": 1.0}, buffer_size=24, seed=0)
+    with pytest.warns(UserWarning, match="could fill an X-X batch"):
+        batches = list(sampler)
+    served_as_x_y = sum(batch.kind == "X-Y" for batch in batches)
+    assert served_as_x_y > 0 and sampler.x_x_served_as_x_y == served_as_x_y

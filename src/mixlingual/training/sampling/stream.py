@@ -27,6 +27,7 @@ resuming replays the epoch's stream up to that step (exact, at the price of re-r
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
@@ -71,6 +72,7 @@ class StreamingBatchSampler(EpochSampler):
         weights = language_weights([sizes.get(x, 0) for x in self.mono_languages], language_weighting, temperature)
         self.language_weights = dict(zip(self.mono_languages, weights))  # empty: uniform over the buffer's
         self.recycled = 0
+        self.x_x_served_as_x_y = 0   # X-X draws of this epoch the buffer could not serve
 
     @staticmethod
     def _count(make_stream, wanted: set[str] | None) -> tuple[int, dict[str, int]]:
@@ -94,6 +96,7 @@ class StreamingBatchSampler(EpochSampler):
         buffer: list[tuple[int, object, object]] = []  # (stream index, item, its ItemKeys)
         used: deque = deque(maxlen=self.buffer_size)  # recycled once the stream runs dry
         self.recycled = 0
+        self.x_x_served_as_x_y = 0
         for step in range(len(self)):
             self._fill(buffer, stream, used)
             draw = self._draw_step(epoch, step, buffer)
@@ -109,7 +112,18 @@ class StreamingBatchSampler(EpochSampler):
             language = self._draw_language(buffer, rng)
             if language is None:  # no language can fill an X-X batch from this buffer
                 kind = "X-Y"
+                self._note_x_x_fallback(step)
         return StepDraw(kind, language, rng)
+
+    def _note_x_x_fallback(self, step: int) -> None:
+        """Count (and warn once per epoch about) an X-X draw served as X-Y: the buffer is a window
+        of the stream, and a window may hold too few parallel groups in any one language."""
+        self.x_x_served_as_x_y += 1
+        if self.x_x_served_as_x_y == 1:
+            warnings.warn(f"streaming sampler: at step {step} no language of the buffer could fill an X-X batch "
+                          f"of {self.global_batch}; that batch (and any later such one, counted in "
+                          f"x_x_served_as_x_y) is X-Y. A larger data.buffer_size keeps X-X batches X-X.",
+                          stacklevel=2)
 
     def _fill(self, buffer: list, stream, used: deque) -> None:
         for index, item in stream:
