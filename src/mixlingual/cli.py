@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mixlingual.training.loop", "train a bi-encoder from a YAML config (hybrid batches)"),
     "evaluate": ("mixlingual.evaluation.cli", "evaluate a model: mono / cross / multi retrieval, bitext"),
     "report": ("mixlingual.evaluation.report", "put several evaluations side by side (tables + plots)"),
-    "demo": ("mixlingual.experiments.demo", "train on the built-in demo set and evaluate before/after"),
+    "demo": ("mixlingual.experiments.demo", "X-X only vs hybrid batches on the built-in demo set, before/after"),
     "sweep": ("mixlingual.experiments.sweep", "grid of training runs with aggregation and significance"),
     "convergence": ("mixlingual.experiments.convergence", "per-language dev curves and steps to 95% of the final value"),
     "attack": ("mixlingual.experiments.attack", "black-box adversarial typo attack on a model's queries"),
