@@ -435,3 +435,24 @@ def test_selection_without_confirm_split_or_unfinished_groups_says_so():
     assert "| c | confirm | - |" in "\n".join(render_selection(chosen, [select, confirm], summary, []))
     nothing = select_and_confirm({"a": {"s": {}}}, ["a"], [select], metric="settings.multi.map", mode="max")
     assert "Nothing selected yet" in "\n".join(render_selection(nothing, [select], {}, []))
+
+
+def test_recipe_seeds_run_side_recipes_on_the_first_n_seeds_only(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("train: {seed: 0}\n")
+    spec = tmp_path / "sweep.yaml"
+    parser = argparse.ArgumentParser()
+    sweep.add_arguments(parser)
+    args = parser.parse_args([str(spec), "--out", str(tmp_path / "o")])
+    body = (f"sweep:\n  base_config: {base}\n  seeds: 3\n  recipes:\n    xx: {{sampling.alpha: 1.0}}\n"
+            f"    side: {{sampling.alpha: 0.25}}\n  eval: ['mlqa-r:/d']\n")
+    spec.write_text(body + "  recipe_seeds: {side: 2}\n")
+    _, cells, _ = sweep.build_plan(args)
+    assert [c.slug for c in cells] == ["xx__seed=0", "xx__seed=1", "xx__seed=2", "side__seed=0", "side__seed=1"]
+    for bad, message in [("{nope: 1}", "recipe_seeds.nope: no such recipe"),
+                         ("{side: 4}", "recipe_seeds.side: expected a whole number from 1 to 3"),
+                         ("{side: 0}", "recipe_seeds.side: expected a whole number"),
+                         ("[side]", "recipe_seeds: expected a mapping")]:
+        spec.write_text(body + f"  recipe_seeds: {bad}\n")
+        with pytest.raises(ConfigError, match=message):
+            sweep.build_plan(args)

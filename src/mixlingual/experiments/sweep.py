@@ -36,7 +36,7 @@ from mixlingual.io import write_atomic
 from mixlingual.experiments.sweep_report import render_report, render_selection
 
 SWEEP_KEYS = {"base_config", "seeds", "set", "grid", "recipes", "eval", "baseline", "x_key", "metric",
-              "cells_dir", "select_metric", "select_mode"}
+              "cells_dir", "select_metric", "select_mode", "recipe_seeds"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,6 +113,7 @@ def build_plan(args: argparse.Namespace) -> tuple[CellPlan, list[Cell], dict]:
                     common_sets=common, seed_key=args.seed_key, eval_args=list(args.eval_arg),
                     cells_dir=getattr(args, "cells_dir", None) or (Path(sweep["cells_dir"]) if sweep.get("cells_dir") else None))
     cells = expand_cells(grid, recipes=sweep.get("recipes"), seeds=seeds)
+    cells = limit_recipe_seeds(cells, sweep.get("recipe_seeds"), seeds)
     names = {c.group for c in cells}
     for spec in evals:
         unknown = sorted(set(spec.groups or ()) - names)
@@ -122,6 +123,27 @@ def build_plan(args: argparse.Namespace) -> tuple[CellPlan, list[Cell], dict]:
                "metric": args.metric if args.metric != "map" else sweep.get("metric", "map"),
                "grid_keys": [k for k, _ in grid], **selection_options(sweep, base_eval)}
     return plan, cells, options
+
+
+def limit_recipe_seeds(cells: list[Cell], recipe_seeds: dict | None, seeds: list[int]) -> list[Cell]:
+    """Keep the first N of the sweep's seeds for the recipes named in `recipe_seeds: {name: N}`.
+
+    Side recipes of a powered comparison (say hybrid alpha .25 beside the five-seed X-X / X-Y /
+    hybrid .5) can run on fewer seeds; raising N later adds cells, and the ones already run are
+    reused (a cell's identity does not include N)."""
+    if not recipe_seeds:
+        return cells
+    if not isinstance(recipe_seeds, dict):
+        raise ConfigError("recipe_seeds: expected a mapping {recipe name: number of seeds}")
+    recipes = {c.recipe for c in cells}
+    for name, count in recipe_seeds.items():
+        if name not in recipes:
+            raise ConfigError(f"recipe_seeds.{name}: no such recipe; recipes: {sorted(recipes)}")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(seeds):
+            raise ConfigError(f"recipe_seeds.{name}: expected a whole number from 1 to {len(seeds)} "
+                              f"(the sweep's seeds), got {count!r}")
+    kept = {name: set(seeds[:count]) for name, count in recipe_seeds.items()}
+    return [c for c in cells if c.recipe not in kept or c.seed in kept[c.recipe]]
 
 
 def base_eval_config(base_config: Path, common: dict):
