@@ -30,6 +30,14 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
                              "as OpenMP threads spinning against other jobs can be many times slower")
 
 
+def add_data_option_argument(parser: argparse.ArgumentParser) -> None:
+    """--data-option KEY=VALUE (repeatable): shared by every command that loads a registry collection;
+    read with `parse_data_options`, checked by `check_data_options` (via `load_benchmark`)."""
+    parser.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="option of the benchmark's loader (repeatable; value read as YAML), e.g. "
+                             "articles=0-11 or paragraphs=40 for xquad-r (see docs/data.md)")
+
+
 def load_encoder(args):
     """Set --threads, then load --model with the --fp32 / --bf16 choice (else its own default)."""
     import torch
@@ -56,9 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"or image-text (image-caption retrieval, see docs/image_text.md)")
     parser.add_argument("--data", help="path of the benchmark data (folder or file)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="option of the benchmark's loader (repeatable; value read as YAML), e.g. "
-                             "articles=0-11 or paragraphs=40 for xquad-r (see docs/data.md)")
+    add_data_option_argument(parser)
     parser.add_argument("--langs", nargs="+", help="languages to evaluate (default: all of the collection); "
                                                    "space- or comma-separated")
     parser.add_argument("--settings", nargs="+", default=["mono", "cross", "multi"],

@@ -10,7 +10,8 @@ ends the attack, so the attacked rank is never better than the clean one.
 Only `encoder.encode(texts, kind=...)` is used (black box: no gradients, no weights). The report
 counts model queries (query texts encoded) next to the budget, as attack cost.
 
-    mixlingual attack --model M --benchmark xquad-r --data PATH --out DIR --budget 3 [--max-queries 200] [--langs de,en]
+    mixlingual attack --model M --benchmark xquad-r --data PATH --out DIR --budget 3 [--max-queries 200] [--langs de,en] \
+        [--data-option articles=12-23]
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 from mixlingual.data.records import Collection
 from mixlingual.errors import ConfigError
-from mixlingual.evaluation.cli import add_runtime_arguments
+from mixlingual.evaluation.cli import add_data_option_argument, add_runtime_arguments, parse_data_options
 from mixlingual.io import write_atomic
 from mixlingual.experiments.perturb import TYPO_OPS, query_rng, typo_edit
 
@@ -148,6 +149,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model folder or backbone name")
     parser.add_argument("--benchmark", required=True, help="collection loader name (xquad-r, mlqa-r, jsonl, ...)")
     parser.add_argument("--data", required=True, help="path given to the loader")
+    add_data_option_argument(parser)
     parser.add_argument("--out", type=Path, required=True, help="folder for attack.json")
     parser.add_argument("--budget", type=int, default=3, help="max character edits per query (default 3)")
     parser.add_argument("--tries-per-step", type=int, default=16, help="variants encoded per greedy step")
@@ -163,11 +165,12 @@ def run(args: argparse.Namespace) -> int:
 
     config = AttackConfig(args.budget, args.tries_per_step, args.pool, args.seed, args.max_queries)
     langs = args.langs.split(",") if args.langs else None
-    collection = load_benchmark(args.benchmark, args.data, candidate="sentence", langs=langs)
+    options = parse_data_options(args.data_option)
+    collection = load_benchmark(args.benchmark, args.data, candidate="sentence", langs=langs, options=options)
     if langs:   # loaders without a langs option: filter here
         collection = Collection(collection.name, [q for q in collection.queries if q.lang in langs],
                                 [c for c in collection.candidates if c.lang in langs], collection.meta)
-    report = attack_collection(load_encoder(args), collection, config)
+    report = {**attack_collection(load_encoder(args), collection, config), "data_options": options}
     write_atomic(args.out / "attack.json", json.dumps(report, indent=2, ensure_ascii=False))
     s = report["summary"]
     if s["n"]:

@@ -1,7 +1,8 @@
 """`mixlingual robustness`: clean vs perturbed queries, one model load, one candidate encoding.
 
     mixlingual robustness --model M --benchmark xquad-r --data PATH --out DIR \
-        --perturb typo:0.1 --perturb word-shuffle:0.3 --perturb diacritics:1 [--perturb-seed 0]
+        --perturb typo:0.1 --perturb word-shuffle:0.3 --perturb diacritics:1 [--perturb-seed 0] \
+        [--data-option articles=12-23]
 
 Evaluates the clean collection into DIR/clean/ and each perturbation into DIR/<name>-<rate>/
 (the candidates' embeddings are cached in DIR/cache, so only the queries are re-encoded), then
@@ -20,7 +21,7 @@ import json
 from pathlib import Path
 
 from mixlingual.errors import ConfigError
-from mixlingual.evaluation.cli import add_runtime_arguments
+from mixlingual.evaluation.cli import add_data_option_argument, add_runtime_arguments, parse_data_options
 from mixlingual.io import write_atomic
 from mixlingual.experiments.perturb import parse_perturb_spec, perturb_collection
 from mixlingual.experiments.robustness import read_jsonl, robustness_report, top1_from_run
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model to evaluate (with --benchmark, --data, --perturb)")
     parser.add_argument("--benchmark", help="collection name in the dataset registry")
     parser.add_argument("--data", help="path of the benchmark data")
+    add_data_option_argument(parser)
     parser.add_argument("--langs", help="comma-separated languages (default: all)")
     parser.add_argument("--perturb", action="append", default=[], metavar="NAME:RATE", help="repeatable")
     parser.add_argument("--perturb-seed", type=int, default=0)
@@ -90,7 +92,8 @@ def _evaluate_all(args) -> tuple[Path, list[Path]]:
 
     specs = [parse_perturb_spec(s) for s in args.perturb]   # fail on a bad spec before any work
     langs = args.langs.split(",") if args.langs else None
-    collection = load_benchmark(args.benchmark, args.data, candidate="sentence", langs=langs)
+    collection = load_benchmark(args.benchmark, args.data, candidate="sentence", langs=langs,
+                                options=parse_data_options(args.data_option))
     encoder = load_encoder(args)
     folders = []
     for name, rate in [(None, 0.0), *specs]:
@@ -107,6 +110,8 @@ def _evaluate_all(args) -> tuple[Path, list[Path]]:
 
 def run(args: argparse.Namespace) -> int:
     if args.clean:
+        if args.data_option:
+            raise ConfigError("--data-option applies to --model runs; --clean / --perturbed folders are already evaluated")
         clean, perturbed = args.clean, args.perturbed
     elif args.model and args.benchmark and args.perturb:
         clean, perturbed = _evaluate_all(args)
