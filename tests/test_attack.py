@@ -90,3 +90,21 @@ def test_rank_counts_ties_against_the_relevant_candidate():
     relevant = np.array([[True, False, False, False]])
     ranks, margins = rank_and_margin(scores, relevant)
     assert ranks[0] == 3 and margins[0] == pytest.approx(-0.4)
+
+
+def test_per_query_rows_carry_group_and_the_metrics_the_summary_needs():
+    report = attack_collection(BagOfCharsEncoder(), _collection(), AttackConfig(budget=3, tries_per_step=16, seed=3))
+    groups = {q.id: q.group for q in _collection().queries}
+    rows = report["queries"]
+    assert any(r["rank_after"] > r["rank_before"] for r in rows)   # the attack did something to check
+    for r in rows:
+        assert r["group"] == groups[r["query_id"]]
+        for when in ("before", "after"):
+            rank = r[f"rank_{when}"]
+            assert r[f"mrr@10_{when}"] == pytest.approx(1 / rank if rank <= 10 else 0.0)
+            assert r[f"r@1_{when}"] == (1.0 if rank == 1 else 0.0)
+    # the summary is the mean of the per-query values
+    s = report["summary"]
+    for name in ("mrr@10", "r@1"):
+        for when in ("before", "after"):
+            assert s[f"{name}_{when}"] == pytest.approx(np.mean([r[f"{name}_{when}"] for r in rows]))

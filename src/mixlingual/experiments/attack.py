@@ -49,14 +49,30 @@ class AttackConfig:
 
 @dataclass
 class QueryAttack:
+    """One attacked query; ranks are of its best relevant candidate in the attack's pool."""
+
     query_id: str
     lang: str
+    group: str              # the parallel question group (as `group` in evaluate's per_query.jsonl)
     original: str
     adversarial: str
     edits: int
     rank_before: int
     rank_after: int
     model_queries: int
+
+    def to_row(self) -> dict:
+        """attack.json's per-query row: the fields above plus the per-query metrics before / after
+        (`mrr@10_before`, `r@1_after`, ...; see `rank_metrics`), for aggregation over models."""
+        return {**asdict(self), **{f"{name}_{when}": value
+                                   for when, rank in (("before", self.rank_before), ("after", self.rank_after))
+                                   for name, value in rank_metrics(rank).items()}}
+
+
+def rank_metrics(rank: int) -> dict[str, float]:
+    """Per-query metrics from the rank of the best relevant candidate, as evaluate defines them:
+    reciprocal rank cut at 10 (`mrr@10`) and whether a relevant candidate is first (`r@1`)."""
+    return {"mrr@10": 1.0 / rank if rank <= 10 else 0.0, "r@1": float(rank == 1)}
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -122,12 +138,12 @@ def attack_collection(encoder, collection: Collection, config: AttackConfig) -> 
             continue
         text, edits, before, after, used = attack_query(
             encode, query.text, cand_vecs[keep], relevant[keep], config, query_rng(config.seed, query.id))
-        results.append(QueryAttack(query.id, query.lang, query.text, text, edits, before, after, used))
+        results.append(QueryAttack(query.id, query.lang, query.group, query.text, text, edits, before, after, used))
     return {"config": asdict(config), "collection": collection.name, "skipped_no_relevant": skipped,
             "passages_encoded": len(cands), "summary": summarize(results),
             "per_language": {lang: summarize([r for r in results if r.lang == lang])
                              for lang in sorted({r.lang for r in results})},
-            "queries": [asdict(r) for r in results]}
+            "queries": [r.to_row() for r in results]}
 
 
 def summarize(results: list[QueryAttack]) -> dict:
@@ -136,7 +152,7 @@ def summarize(results: list[QueryAttack]) -> dict:
         return {"n": 0}
     before = np.array([r.rank_before for r in results], float)
     after = np.array([r.rank_after for r in results], float)
-    mrr = lambda ranks: float(np.mean(np.where(ranks <= 10, 1.0 / ranks, 0.0)))  # noqa: E731
+    mrr = lambda ranks: float(np.mean([rank_metrics(r)["mrr@10"] for r in ranks]))  # noqa: E731
     return {"n": len(results), "mean_rank_before": float(before.mean()), "mean_rank_after": float(after.mean()),
             "mean_rank_drop": float((after - before).mean()), "mrr@10_before": mrr(before), "mrr@10_after": mrr(after),
             "r@1_before": float(np.mean(before == 1)), "r@1_after": float(np.mean(after == 1)),
