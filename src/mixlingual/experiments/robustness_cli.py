@@ -12,6 +12,17 @@ and the share of queries whose top-1 flipped. Folders already holding a metrics.
 Compare two existing evaluation folders instead (e.g. from `mixlingual evaluate --perturb`):
 
     mixlingual robustness --clean DIR_A --perturbed DIR_B [--perturbed DIR_C ...] --out DIR
+
+Summarize many models (folders written by `--model` runs, each optionally with an attack in
+DIR/attack/ from `mixlingual attack --out DIR/attack`); folders sharing a LABEL are the seeds of
+one recipe:
+
+    mixlingual robustness --summarize x-x=DIR1 x-x=DIR2 hybrid=DIR3 hybrid=DIR4 \
+        --baseline x-x [--n-resamples 10000] --out OUT
+
+writes OUT/summary.json, OUT/report.md and OUT/robustness.png: the drop (perturbed - clean) per
+recipe, condition, measure and query language with 95% intervals over seeds and question groups,
+and the difference of drops of each recipe against each baseline (`robustness_summary`).
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ from pathlib import Path
 
 from mixlingual.errors import ConfigError
 from mixlingual.evaluation.cli import add_data_option_argument, add_runtime_arguments, parse_data_options
-from mixlingual.io import write_atomic
+from mixlingual.io import write_atomic, write_json_atomic
 from mixlingual.experiments.perturb import parse_perturb_spec, perturb_collection
 from mixlingual.experiments.robustness import read_jsonl, robustness_report, top1_from_run
 
@@ -39,6 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_runtime_arguments(parser)
     parser.add_argument("--clean", type=Path, help="existing clean evaluation folder")
     parser.add_argument("--perturbed", type=Path, action="append", default=[], help="existing perturbed folder(s)")
+    parser.add_argument("--summarize", nargs="+", metavar="LABEL=DIR",
+                        help="summarize robustness folders over models; a LABEL repeated = seeds of one recipe")
+    parser.add_argument("--baseline", nargs="+", metavar="LABEL",
+                        help="with --summarize: recipes the others are compared with (default: the first label)")
+    parser.add_argument("--n-resamples", type=int, default=10_000, help="with --summarize: bootstrap resamples")
 
 
 def compare_folders(clean: Path, perturbed: Path) -> dict:
@@ -108,7 +124,28 @@ def _evaluate_all(args) -> tuple[Path, list[Path]]:
     return folders[0], folders[1:]
 
 
+def summarize(args: argparse.Namespace) -> int:
+    """--summarize: OUT/summary.json, OUT/report.md and OUT/robustness.png over many models."""
+    from mixlingual.experiments.robustness_summary import parse_labelled_folders, summarize_robustness
+    from mixlingual.experiments.robustness_summary_plot import plot_drops
+    from mixlingual.experiments.robustness_summary_report import render_summary_markdown
+
+    if args.model or args.clean or args.perturbed:
+        raise ConfigError("--summarize reads finished robustness folders; give it without --model / --clean / --perturbed")
+    summary = summarize_robustness(parse_labelled_folders(args.summarize), baselines=args.baseline,
+                                   n_resamples=args.n_resamples)
+    write_json_atomic(args.out / "summary.json", summary)
+    write_atomic(args.out / "report.md", render_summary_markdown(summary))
+    plot = plot_drops(summary, args.out / "robustness.png")
+    print(f"wrote {args.out / 'summary.json'}, {args.out / 'report.md'}" + (f" and {plot}" if plot else ""))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.summarize:
+        return summarize(args)
+    if args.baseline:
+        raise ConfigError("--baseline applies to --summarize")
     if args.clean:
         if args.data_option:
             raise ConfigError("--data-option applies to --model runs; --clean / --perturbed folders are already evaluated")
