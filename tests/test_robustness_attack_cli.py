@@ -71,3 +71,35 @@ def test_attack_data_option_reaches_the_loader(tiny, capsys):
     capsys.readouterr()
     assert main(base + ["--data-option", "articles=0-9", "--out", str(root / "past")]) == 2
     assert "field 'articles'" in capsys.readouterr().err and not (root / "past").exists()
+
+
+def test_summary_of_folders_written_by_the_real_commands(tiny, tmp_path):
+    """robustness --model and attack --out DIR/attack for two seeds of two recipes, then --summarize."""
+    from helpers_models import make_tiny_model_dir
+
+    from mixlingual.cli import main
+
+    root, _, data = tiny
+    common = ["--benchmark", "xquad-r", "--data", str(data), "--data-option", "articles=2-3", "--fp32"]
+    specs = []
+    for recipe, model_seeds in (("a", (0, 1)), ("b", (2, 3))):
+        for k, model_seed in enumerate(model_seeds):
+            model = make_tiny_model_dir(tmp_path / f"model-{model_seed}", seed=model_seed)
+            out = tmp_path / f"{recipe}__seed={k}"
+            assert main(["robustness", "--model", model, *common, "--perturb", "word-dropout:0.5",
+                         "--out", str(out)]) == 0
+            assert main(["attack", "--model", model, *common, "--budget", "2", "--out", str(out / "attack")]) == 0
+            specs.append(f"{recipe}={out}")
+    assert main(["robustness", "--summarize", *specs, "--baseline", "a", "--n-resamples", "100",
+                 "--out", str(tmp_path / "summary")]) == 0
+    summary = json.loads((tmp_path / "summary" / "summary.json").read_text())
+    assert list(summary["conditions"]) == ["word-dropout-0.5", "attack"]
+    assert summary["recipes"]["b"]["seeds"] == [0, 1]
+    headline = [r for r in summary["drops"] if (r["condition"], r["setting"], r["metric"], r["lang"])
+                == ("word-dropout-0.5", "multi", "map", "all")]
+    assert {r["recipe"] for r in headline} == {"a", "b"}
+    assert all(r["n_seeds"] == 2 and r["n_groups"] == len(CHOSEN_GROUPS) and r["n_rows"] == 8 for r in headline)
+    attack = [r for r in summary["drops"] if r["condition"] == "attack" and r["metric"] == "mrr@10" and r["lang"] == "all"]
+    assert len(attack) == 2 and all(r["drop"] <= 0 for r in attack)   # the attack never improves a rank
+    assert {(r["recipe"], r["baseline"]) for r in summary["differences"]} == {("b", "a")}
+    assert (tmp_path / "summary" / "robustness.png").stat().st_size > 0
