@@ -33,17 +33,20 @@ if [[ -z "${MIXLINGUAL:-}" ]]; then
 fi
 
 # Strengths, read against perturb.py: `rate` is the share of a query's units that change, the
-# count per query rounded stochastically.
-#   typo          unit = letter: 0.05 is ~2-3 edits in a 50-letter question (the attack's budget
-#                 of 3 edits, so random vs adversarial edits compare at about equal cost), 0.15 ~7.
+# count per query rounded stochastically. Articles 12-23 hold 310 questions x 11 languages; mean
+# edits per query there (perturb_collection, seed 0) in brackets.
+#   typo          unit = letter: 0.05 is ~2-3 edits in a 50-60-letter question (1.4 in hi, 0.8 in
+#                 zh with 17 characters) - the attack's budget of 3 edits, so random and adversarial
+#                 edits compare at about equal cost; 0.15 is ~8 (2.5 in zh).
 #   diacritics    unit = letter carrying a diacritic (Latin, Greek, Cyrillic only): 0.5 strips half
-#                 of them, 1 all; queries in ar, en, hi, th, zh are unchanged by construction.
+#                 of them, 1 all (vi 12, el 6.5, tr 2.9, es 2.5, de 0.8, ru 0.7 with й/ё); ar, en,
+#                 hi, th and zh queries are unchanged but for a few Latin names (at most 8%).
 #   word-dropout  unit = word (a Han character in zh): 0.1 drops ~1 word of a 10-word question,
-#                 0.3 ~3; one word is always kept.
+#                 0.3 ~3 (5 characters in zh); one word is always kept.
 #   word-shuffle  unit = word that moves (cyclic shift among the chosen ones): fewer than 2 chosen
-#                 moves nothing, so 0.3 leaves some short questions as they are (perturbation.json
-#                 has the realized rate); 1 moves every word. zh is shuffled by character, so 1 is
-#                 much harsher there; th has no word boundaries and is left unchanged (skipped).
+#                 moves nothing, so 0.3 leaves 1-14% of the questions as they are (~3 words move);
+#                 1 moves every word. zh is shuffled by character, so 1 is much harsher there.
+#   th has no word boundaries: both word perturbations leave it unchanged (counted as skipped).
 PERTURBATIONS=(typo:0.05 typo:0.15 diacritics:0.5 diacritics:1 word-dropout:0.1 word-dropout:0.3
                word-shuffle:0.3 word-shuffle:1)
 ATTACK_ARGS=(--budget 3 --max-queries 300 --seed 0)   # the same 300 queries for every model
