@@ -31,7 +31,8 @@ def write_evaluation(folder: Path, scores: dict[str, float], queries=QUERIES) ->
     (folder / "metrics.json").write_text("{}", encoding="utf-8")
 
 
-def write_model(folder: Path, clean: dict, perturbed: dict[str, dict], *, perturb_seed=0, attack=None) -> Path:
+def write_model(folder: Path, clean: dict, perturbed: dict[str, dict], *, perturb_seed=0, attack=None,
+                pool="multi") -> Path:
     """One model's robustness folder: DIR/clean, DIR/<name>-<rate> per perturbation ('typo:0.1' ->
     scores), and DIR/attack/attack.json from (query, rank before, rank after) triples."""
     write_evaluation(folder / "clean", clean)
@@ -44,7 +45,7 @@ def write_model(folder: Path, clean: dict, perturbed: dict[str, dict], *, pertur
     if attack is not None:
         info = {qid: (lang, group) for qid, lang, group in QUERIES}
         results = [QueryAttack(qid, *info[qid], "text", "txet", 1, before, after, 5) for qid, before, after in attack]
-        report = {"config": vars(AttackConfig(budget=3)), "summary": summarize(results),
+        report = {"config": vars(AttackConfig(budget=3, pool=pool)), "summary": summarize(results),
                   "queries": [r.to_row() for r in results]}
         (folder / "attack").mkdir(parents=True)
         (folder / "attack" / "attack.json").write_text(json.dumps(report), encoding="utf-8")
@@ -171,3 +172,11 @@ def test_refuses_recipes_evaluated_on_different_queries(tmp_path):
     (b / "typo-0.1" / "perturbation.json").write_text(json.dumps({"name": "typo", "rate": 0.1, "seed": 0}))
     with pytest.raises(DataError, match="recipes a .* and b .* were evaluated on different query rows"):
         summarize_robustness({"a": [a], "b": [b]}, n_resamples=100)
+
+
+def test_an_attack_in_the_mono_pool_is_summarized_under_mono(tmp_path):
+    folder = write_model(tmp_path / "m__seed=0", CLEAN, {}, attack=[("de:g0", 1, 2), ("en:g1", 1, 1)], pool="mono")
+    summary = summarize_robustness({"m": [folder]}, n_resamples=100)
+    assert list(summary["conditions"]) == ["attack"]
+    assert _entry(summary["drops"], setting="mono", metric="mrr@10", lang="all")["drop"] == pytest.approx(-0.25)
+    assert not [r for r in summary["drops"] if r["setting"] == "multi"]

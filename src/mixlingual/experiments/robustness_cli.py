@@ -130,7 +130,7 @@ def summarize(args: argparse.Namespace) -> int:
     from mixlingual.experiments.robustness_summary_plot import plot_drops
     from mixlingual.experiments.robustness_summary_report import render_summary_markdown
 
-    if args.model or args.clean or args.perturbed:
+    if args.model or args.clean or args.perturbed or args.perturb:
         raise ConfigError("--summarize reads finished robustness folders; give it without --model / --clean / --perturbed")
     summary = summarize_robustness(parse_labelled_folders(args.summarize), baselines=args.baseline,
                                    n_resamples=args.n_resamples)

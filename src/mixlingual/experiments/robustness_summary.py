@@ -123,6 +123,11 @@ def paired_rows(runs: RecipeRuns, name: str, measure: tuple[str, str]) -> Paired
                       np.array([info[k[0]][1] for k in keys], dtype=object), all_keys)
 
 
+def measures_of(condition: ConditionScores) -> list[tuple[str, str]]:
+    """The measures a condition has: MEASURES' order first, then others (an attack in the mono pool)."""
+    return [m for m in MEASURES if m in condition.values] + [m for m in condition.values if m not in MEASURES]
+
+
 def _masks(rows: PairedRows) -> dict[str, np.ndarray]:
     """{'all': every row, lang: that query language's rows}."""
     return {ALL: np.ones(len(rows.keys), bool), **{lang: rows.langs == lang for lang in sorted(set(rows.langs))}}
@@ -184,6 +189,51 @@ def _conditions(recipes: list[RecipeRuns]) -> dict[str, dict]:
     return {name: {"kind": found[name].kind, "spec": found[name].spec} for name in order}
 
 
+Matrices = dict[tuple[str, str, tuple[str, str]], PairedRows]   # (recipe, condition, measure) -> rows
+
+
+def all_drops(recipes: list[RecipeRuns], *, n_resamples: int, seed: int) -> tuple[list[dict], Matrices]:
+    """Every recipe's drop per condition, measure and language, and the paired rows they came from."""
+    drops, matrices = [], {}
+    for runs in recipes:
+        for name in runs.condition_names():
+            for measure in measures_of(runs.conditions[0][name]):
+                rows = paired_rows(runs, name, measure)
+                if rows is None or not rows.keys:
+                    continue
+                matrices[(runs.label, name, measure)] = rows
+                for lang, mask in _masks(rows).items():
+                    drops.append({"recipe": runs.label, "condition": name, "setting": measure[0],
+                                  "metric": measure[1], "lang": lang,
+                                  **drop_stats(rows, mask, n_resamples=n_resamples, seed=seed)})
+    return drops, matrices
+
+
+def all_differences(recipes: list[RecipeRuns], baselines: list[str], matrices: Matrices, *,
+                    n_resamples: int, seed: int) -> list[dict]:
+    """Each recipe's drop minus each baseline's, per condition, measure and language (two baselines
+    once: the later minus the earlier)."""
+    by_label = {r.label: r for r in recipes}
+    differences = []
+    for base_label in baselines:
+        base = by_label[base_label]
+        for runs in recipes:
+            if runs.label in baselines and baselines.index(runs.label) <= baselines.index(base_label):
+                continue    # itself, or two baselines already compared the other way round
+            paired = runs.seeds == base.seeds and None not in runs.seeds
+            for (label, name, measure), b in matrices.items():
+                a = matrices.get((base_label, name, measure))
+                if label != runs.label or a is None:
+                    continue
+                _check_comparable(base, runs, name, measure, a, b)
+                for lang in _masks(a):
+                    differences.append({"recipe": runs.label, "baseline": base_label, "condition": name,
+                                        "setting": measure[0], "metric": measure[1], "lang": lang,
+                                        **difference_stats(a, b, lang, paired_seeds=paired,
+                                                           n_resamples=n_resamples, seed=seed)})
+    return differences
+
+
 def summarize_robustness(recipe_folders: dict[str, list[Path]], *, baselines: list[str] | None = None,
                          n_resamples: int = 10_000, seed: int = 0) -> dict:
     """The summary.json structure: recipes, conditions, `drops` and `differences` (flat lists of rows
@@ -194,40 +244,12 @@ def summarize_robustness(recipe_folders: dict[str, list[Path]], *, baselines: li
     unknown = [b for b in baselines if b not in recipe_folders]
     if unknown:
         raise ConfigError(f"--baseline {', '.join(unknown)}: no such recipe label (have: {', '.join(recipe_folders)})")
+    if n_resamples < 1:
+        raise ConfigError(f"--n-resamples must be at least 1, got {n_resamples}")
     recipes = [RecipeRuns.read(label, folders) for label, folders in recipe_folders.items()]
-    conditions = _conditions(recipes)
-    drops, differences = [], []
-    matrices: dict[tuple[str, str, tuple], PairedRows] = {}
-    for runs in recipes:
-        for name in runs.condition_names():
-            for measure in MEASURES:
-                rows = paired_rows(runs, name, measure)
-                if rows is None or not rows.keys:
-                    continue
-                matrices[(runs.label, name, measure)] = rows
-                for lang, mask in _masks(rows).items():
-                    drops.append({"recipe": runs.label, "condition": name, "setting": measure[0],
-                                  "metric": measure[1], "lang": lang,
-                                  **drop_stats(rows, mask, n_resamples=n_resamples, seed=seed)})
-    by_label = {r.label: r for r in recipes}
-    for base_label in baselines:
-        base = by_label[base_label]
-        for runs in recipes:
-            if runs.label in baselines and baselines.index(runs.label) <= baselines.index(base_label):
-                continue    # itself, or two baselines already compared the other way round
-            paired = runs.seeds == base.seeds and None not in runs.seeds
-            for name in conditions:
-                for measure in MEASURES:
-                    a, b = matrices.get((base_label, name, measure)), matrices.get((runs.label, name, measure))
-                    if a is None or b is None:
-                        continue
-                    _check_comparable(base, runs, name, measure, a, b)
-                    for lang in _masks(a):
-                        differences.append({"recipe": runs.label, "baseline": base_label, "condition": name,
-                                            "setting": measure[0], "metric": measure[1], "lang": lang,
-                                            **difference_stats(a, b, lang, paired_seeds=paired,
-                                                               n_resamples=n_resamples, seed=seed)})
+    drops, matrices = all_drops(recipes, n_resamples=n_resamples, seed=seed)
+    differences = all_differences(recipes, baselines, matrices, n_resamples=n_resamples, seed=seed)
     return {"recipes": {r.label: {"folders": [str(f) for f in r.folders], "seeds": r.seeds} for r in recipes},
-            "baselines": baselines, "conditions": conditions,
-            "measures": [list(m) for m in MEASURES], "confidence": 0.95, "n_resamples": n_resamples,
-            "bootstrap_seed": seed, "drops": drops, "differences": differences}
+            "baselines": baselines, "conditions": _conditions(recipes),
+            "measures": [list(m) for m in dict.fromkeys(k[2] for k in matrices)], "confidence": 0.95,
+            "n_resamples": n_resamples, "bootstrap_seed": seed, "drops": drops, "differences": differences}
