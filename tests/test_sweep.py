@@ -146,7 +146,7 @@ def test_sweep_runs_resumes_and_aggregates(tmp_path):
     assert comps[("sampling.alpha=1", "mono")]["mean_diff"] == pytest.approx(0.2)
     report = (tmp_path / "sw" / "report.md").read_text()
     assert "0.605 ± 0.007" in report and "(baseline)" in report
-    assert "| group | mono R@1 | mono R@10 | cross R@1 |" in report
+    assert "| group | mono R@1 | mono R@10 | mono MRR@10 | cross R@1 |" in report
     assert (tmp_path / "sw" / "plots" / "dev-vs-ratio.png").stat().st_size > 1000
     assert summary["pareto"]["dev"] == ["sampling.alpha=0", "sampling.alpha=0.5", "sampling.alpha=1"]
 
@@ -456,3 +456,27 @@ def test_recipe_seeds_run_side_recipes_on_the_first_n_seeds_only(tmp_path):
         spec.write_text(body + f"  recipe_seeds: {bad}\n")
         with pytest.raises(ConfigError, match=message):
             sweep.build_plan(args)
+
+
+def test_metric_lists_parse_and_unknown_names_are_refused():
+    assert sweep.parse_metrics("map,r@1, mrr@10") == ["map", "r@1", "mrr@10"]
+    assert sweep.parse_metrics(["map", "mrr@10"]) == ["map", "mrr@10"]
+    with pytest.raises(ConfigError, match=r"unknown per-query metric\(s\) \['mrr'\]"):
+        sweep.parse_metrics("map,mrr")
+    with pytest.raises(ConfigError, match="expected one or more"):
+        sweep.parse_metrics("map,,r@1")
+
+
+def test_several_metrics_are_each_compared_with_an_interval(tmp_path):
+    args = _args(tmp_path, baseline="sampling.alpha=0", metric="map,mrr@10")
+    assert sweep.run_sweep(args, FakeRunner()) == 0
+    summary = json.loads((tmp_path / "sw" / "summary.json").read_text())
+    assert summary["significance"]["metrics"] == ["map", "mrr@10"]
+    rows = {(c["group"], c["setting"], c["metric"]): c for c in summary["comparisons"]}
+    # the fake's MRR@10 is 0.5 for every query of every cell: no difference, a zero-width interval
+    mrr = rows[("sampling.alpha=1", "mono", "mrr@10")]
+    assert mrr["mean_diff"] == pytest.approx(0.0) and mrr["ci_low"] == pytest.approx(0.0) == mrr["ci_high"]
+    assert rows[("sampling.alpha=1", "mono", "map")]["mean_diff"] == pytest.approx(0.2)
+    assert ("sampling.alpha=1", "multi", "rank_distance") in rows
+    report = (tmp_path / "sw" / "report.md").read_text()
+    assert "| sampling.alpha=1 | sampling.alpha=0 | mono | mrr@10 |" in report and "mono MRR@10" in report

@@ -213,16 +213,18 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
     return float(ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def compare_groups(groups: list[Group], labels: list[str], *, baseline: str | list[str], metric: str = "map",
-                   n_resamples: int = 10_000, seed: int = 0) -> list[dict]:
+def compare_groups(groups: list[Group], labels: list[str], *, baseline: str | list[str],
+                   metric: str | list[str] = "map", n_resamples: int = 10_000, seed: int = 0) -> list[dict]:
     """Clustered comparison (`compare_runs`) of every group against each baseline, per label and
-    setting: `metric` in every setting, plus the rank distance in the multilingual setting."""
+    setting: each of `metric` (one name or a list, e.g. map, r@1, mrr@10) in every setting, plus
+    the rank distance in the multilingual setting."""
     by_name = {g.name: g for g in groups}
     baselines = [baseline] if isinstance(baseline, str) else list(baseline)
+    metrics = [metric] if isinstance(metric, str) else list(metric)
     rows: list[dict] = []
     for label in labels:
-        tests = [(metric, None)]
-        if metric != "rank_distance" and groups and _has_field(groups[0], label, "rank_distance"):
+        tests = [(m, None) for m in metrics if m != "rank_distance"]
+        if groups and _has_field(groups[0], label, "rank_distance"):
             tests.append(("rank_distance", ("multi",)))
         for base in baselines:
             for test_metric, only in tests:

@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", help="group(s) the others are tested against, comma-separated; the first "
                                            "gives the report's p columns (default: the first group)")
     parser.add_argument("--x-key", help="numeric grid key for the metric-vs-ratio plot (default: first numeric)")
-    parser.add_argument("--metric", default="map", help="per-query metric for significance tests (default map)")
+    parser.add_argument("--metric", default="map", help="per-query metric(s) for the clustered comparisons, comma-separated (default map; "
+                             "e.g. map,r@1,mrr@10); the first gives the report's p columns")
     parser.add_argument("--n-resamples", type=int, default=10_000, help="randomization-test resamples")
     parser.add_argument("--seed-key", default="train.seed", help="config key that takes the seed (default train.seed)")
     parser.add_argument("--cells-dir", type=Path,
@@ -120,7 +121,7 @@ def build_plan(args: argparse.Namespace) -> tuple[CellPlan, list[Cell], dict]:
         if unknown:
             raise ConfigError(f"eval {spec.label}: groups {unknown} are not in this sweep; groups: {sorted(names)}")
     options = {"baseline": args.baseline or sweep.get("baseline"), "x_key": args.x_key or sweep.get("x_key"),
-               "metric": args.metric if args.metric != "map" else sweep.get("metric", "map"),
+               "metric": parse_metrics(args.metric if args.metric != "map" else sweep.get("metric", "map")),
                "grid_keys": [k for k, _ in grid], **selection_options(sweep, base_eval)}
     return plan, cells, options
 
@@ -144,6 +145,19 @@ def limit_recipe_seeds(cells: list[Cell], recipe_seeds: dict | None, seeds: list
                               f"(the sweep's seeds), got {count!r}")
     kept = {name: set(seeds[:count]) for name, count in recipe_seeds.items()}
     return [c for c in cells if c.recipe not in kept or c.seed in kept[c.recipe]]
+
+
+def parse_metrics(value) -> list[str]:
+    """`metric:` of a sweep (or --metric): one name, a comma-separated string or a list."""
+    from mixlingual.experiments.aggregate import PER_QUERY_FIELDS
+
+    names = [m.strip() for m in value.split(",")] if isinstance(value, str) else [str(m) for m in (value or [])]
+    if not names or not all(names):
+        raise ConfigError(f"metric: expected one or more per-query metric names, got {value!r}")
+    unknown = [m for m in names if m not in PER_QUERY_FIELDS]
+    if unknown:
+        raise ConfigError(f"metric: unknown per-query metric(s) {unknown}; known: {sorted(PER_QUERY_FIELDS)}")
+    return names
 
 
 def base_eval_config(base_config: Path, common: dict):
@@ -259,14 +273,15 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
     result = {"selection": selection, "groups": [{"name": g.name, "recipe": g.recipe, "overrides": g.overrides, "seeds": g.seeds,
                           "cells": [str(d) for d in g.cell_dirs]} for g in groups],
               "metrics": summary, "comparisons": comparisons, "pareto": fronts, "failed": failed,
-              "baseline": baseline, "baselines": baselines, "significance": {"test": "cluster-sign-flip+two-level-bootstrap", "metric": options["metric"],
+              "baseline": baseline, "baselines": baselines, "significance": {"test": "cluster-sign-flip+two-level-bootstrap", "metric": options["metric"][0],
+                                              "metrics": options["metric"],
                                                      "n_resamples": options["n_resamples"], "unit": "question group",
                                                      "seed_handling": "p: scores averaged over seeds first; "
                                                      "interval: seeds resampled, then question groups",
                                                      "docs": "docs/statistics.md"}}
     write_atomic(plan.out_dir / "summary.json", json.dumps(result, indent=2, default=str))
     write_atomic(plan.out_dir / "report.md", render_report(
-        summary, groups, labels, comparisons, baseline=baseline, metric=options["metric"],
+        summary, groups, labels, comparisons, baseline=baseline, metric=options["metric"][0],
         n_resamples=options["n_resamples"], plots=plots, fronts=fronts, failed=failed, notes=notes,
         preface=render_selection(selection, plan.evals, summary, comparisons),
         roles={e.label: e.role for e in plan.evals if e.role}))

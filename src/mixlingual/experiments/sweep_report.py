@@ -10,7 +10,7 @@ TABLE_METRICS = (("settings.mono.map", "mono mAP"), ("settings.cross.map", "cros
                  ("settings.multi.map", "multi mAP"), ("settings.multi.r@1", "multi R@1"),
                  ("rank_distance.mean", "rank dist."))
 RECALL_METRICS = tuple((f"settings.{setting}.{k}", f"{setting} {k.upper()}") for setting in SETTINGS
-                       for k in ("r@1", "r@10"))
+                       for k in ("r@1", "r@10", "mrr@10"))
 
 
 def _fmt(entry: dict | None, digits: int = 3) -> str:
