@@ -100,6 +100,8 @@ def test_cli_group_error_and_reference(tmp_path, capsys):
         convergence.run(parser.parse_args(dirs + ["--out", str(tmp_path / "o"), "--language-groups", "x"]))
     with pytest.raises(ConfigError, match="--reference: no recipe 'nope'"):
         convergence.run(parser.parse_args(dirs + ["--out", str(tmp_path / "o"), "--reference", "nope"]))
+    with pytest.raises(ConfigError, match="--fraction: expected a share"):
+        convergence.run(parser.parse_args(dirs + ["--out", str(tmp_path / "o"), "--fraction", "95"]))
     assert convergence.run(parser.parse_args(dirs + ["--out", str(tmp_path / "o"), "--reference", "x-x"])) == 0
     assert "groups (passages: de; queries-only: ar; unseen: el)" in capsys.readouterr().out
     report = json.loads((tmp_path / "o" / "convergence.json").read_text())

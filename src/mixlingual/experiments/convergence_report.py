@@ -37,6 +37,8 @@ INTERVAL = (f"{stats.LEVEL:.0%} percentile bootstrap over seeds ({stats.RESAMPLE
 def build_report(runs: list, *, language_groups: str | None = None, low_resource=(), reference: str | None = None,
                  fraction: float = 0.95, settings=("multi",)) -> dict:
     """Everything convergence.json holds (see the module docstring), from loaded runs."""
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"--fraction: expected a share of the final value in (0, 1], got {fraction}")
     grouped, skipped = runs_by_label(runs, settings)
     used = [run for members in grouped.values() for run in members]
     labels = list(grouped)
