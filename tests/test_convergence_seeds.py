@@ -131,6 +131,20 @@ def test_recipe_difference_paired_by_seed(tmp_path):
     assert paired["paired"] and paired["low"] == paired["high"] == pytest.approx(-25)
 
 
+def test_a_seed_whose_curve_falls_is_marked(tmp_path):
+    falling = {0: 0.6, 25: 0.5, 50: 0.4}                   # reaches 95% of its end (.38) at step 0
+    dirs = [write_cell(tmp_path, "x-x", 0, {"de": falling, "ar": ramp(.5, 25, (0, 25, 50))}),
+            write_cell(tmp_path, "x-x", 1, {"de": ramp(.5, 25, (0, 25, 50)), "ar": ramp(.5, 50, (0, 25, 50))})]
+    report = write_convergence_report(dirs, tmp_path / "out")
+    rows = _rows(report)
+    assert rows[("x-x", "de")]["seeds_ending_below_start"] == ["0"]
+    assert rows[("x-x", "ar")]["seeds_ending_below_start"] == []
+    assert rows[("x-x", "de")]["steps_to_target"]["per_seed"] == {"0": 0, "1": 25}
+    md = (tmp_path / "out" / "convergence.md").read_text()
+    assert "| de | 12.5 [0, 25] ↓ |" in md and "| ar | 37.5 [25, 50] |" in md
+    assert "| **passages** (de) | 12.5 [0, 25] ↓ |" in md and "ended below its first evaluated value" in md
+
+
 def test_unfinished_and_curveless_runs_are_flagged(tmp_path):
     dirs = [write_cell(tmp_path, "hybrid", 0, {"de": ramp(.5, 25)}, finished=False),
             write_cell(tmp_path, "hybrid", 1, {"de": ramp(.5, 50)})]

@@ -2,11 +2,14 @@
 
 Per (setting, metric): one table, rows = language groups (bold, mean over the group's languages)
 each followed by its languages, two columns per recipe: steps to the target and final value,
-as "mean [low, high]" over seeds ("mean (1 seed)" when there is no interval); then one table of
-reference - other differences per group.
+as "mean [low, high]" over seeds ("mean (1 seed)" when there is no interval), marked ↓ where a
+seed's curve ended below its start; then one table of reference - other differences per group.
 """
 
 from __future__ import annotations
+
+
+DECLINED = " ↓"   # some seed ended below its first evaluated value: its steps to target are its first step
 
 
 def _number(x: float, kind: str, signed: bool = False) -> str:
@@ -32,6 +35,11 @@ def cell(summary: dict | None, kind: str, signed: bool = False) -> str:
     return text
 
 
+def _declined(lang_rows: dict, label: str, langs: list[str]) -> str:
+    """The ↓ mark when a seed of `label` ended below its start in any of `langs`."""
+    return DECLINED if any((lang_rows.get((label, x)) or {}).get("seeds_ending_below_start") for x in langs) else ""
+
+
 def _recipe_table(report: dict, setting: str, metric: str, labels: list[str]) -> list[str]:
     langs = {(r["strategy"], r["lang"]): r for r in report["languages"]
              if r["setting"] == setting and r["metric"] == metric}
@@ -40,10 +48,12 @@ def _recipe_table(report: dict, setting: str, metric: str, labels: list[str]) ->
     lines = ["| group / language | " + " | ".join(f"{x} steps | {x} final" for x in labels) + " |",
              "|---|" + "---|---|" * len(labels)]
     for name, members in report["language_groups"].items():
-        rows = [(f"**{name}** ({', '.join(members)})", groups, name)] + [(lang, langs, lang) for lang in members]
-        for title, table, key in rows:
-            cells = [f"{cell((table.get((x, key)) or {}).get('steps_to_target'), 'steps')} | "
-                     f"{cell((table.get((x, key)) or {}).get('final'), 'final')}" for x in labels]
+        rows = [(f"**{name}** ({', '.join(members)})", groups, name, members)]
+        rows += [(lang, langs, lang, [lang]) for lang in members]
+        for title, table, key, covered in rows:
+            found = {x: table.get((x, key)) or {} for x in labels}
+            cells = [f"{cell(found[x].get('steps_to_target'), 'steps')}{_declined(langs, x, covered)} | "
+                     f"{cell(found[x].get('final'), 'final')}" for x in labels]
             lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return lines
 
@@ -87,7 +97,11 @@ def render_markdown(report: dict) -> str:
         for metric in report["metrics"]:
             if not any(r["setting"] == setting and r["metric"] == metric for r in report["languages"]):
                 continue
-            lines += ["", f"## {setting} {metric}", ""] + _recipe_table(report, setting, metric, labels)
+            table = _recipe_table(report, setting, metric, labels)
+            lines += ["", f"## {setting} {metric}", ""] + table
+            if any(DECLINED in line for line in table):
+                lines += ["", f"{DECLINED.strip()}: at least one seed ended below its first evaluated value (the "
+                          "curve fell), so its steps to target are its first step."]
             lines += _difference_table(report, setting, metric, labels)
     lines += [f"\n![{p}]({p})" for p in report.get("plots", [])]
     return "\n".join(lines) + "\n"

@@ -10,6 +10,9 @@ seed's last value), examples-to-target (steps x that run's examples per step) an
   group's languages, then mean and interval over seeds;
 * reference recipe minus each other recipe, per group and per language - `difference_rows`.
 
+A seed whose final value is below its first evaluated value reaches "95% of the end" at its first
+step; such seeds are listed per language row in `seeds_ending_below_start`.
+
 Language rows also keep the old single number, computed on the seed-averaged curve
 (`steps_on_mean_curve`: curves averaged step by step over seeds, then the first step reaching
 `fraction` x the averaged last value); it can differ from the mean of the per-seed steps.
@@ -40,7 +43,7 @@ def seed_key(run) -> str:
 
 def per_seed_values(runs_by_label: dict[str, list], settings, fraction: float) -> dict:
     """{(label, setting, lang, metric): {quantity: {seed: value}}} from each seed's own curve."""
-    out: dict = defaultdict(lambda: {q: {} for q in (*QUANTITIES, "final_step")})
+    out: dict = defaultdict(lambda: {q: {} for q in (*QUANTITIES, "final_step", "start")})
     for label, runs in runs_by_label.items():
         for run in runs:
             for (setting, lang, metric), curve in run.curves.items():
@@ -52,6 +55,7 @@ def per_seed_values(runs_by_label: dict[str, list], settings, fraction: float) -
                 entry["examples_to_target"][key] = None if step is None else step * run.examples_per_step
                 entry["final"][key] = curve[last]
                 entry["final_step"][key] = last
+                entry["start"][key] = curve[min(curve)]
     return dict(out)
 
 
@@ -68,6 +72,7 @@ def language_rows(values: dict, groups: dict[str, list[str]], shares: dict[str, 
                      "metric": metric, "train_share": shares.get(lang, 0.0) if shares else None,
                      **{q: seed_summary(entry[q]) for q in QUANTITIES},
                      "final_steps": sorted(set(entry["final_step"].values())),
+                     "seeds_ending_below_start": sorted(k for k, v in entry["final"].items() if v < entry["start"][k]),
                      "steps_on_mean_curve": step,
                      "examples_on_mean_curve": None if step is None else step * examples_per_step[label],
                      "final_on_mean_curve": curve[max(curve)] if curve else None})
