@@ -54,7 +54,7 @@ def plot_group_bands(runs_by_label: dict[str, list], setting: str, metric: str,
             if not band["steps"].size:
                 continue
             color = f"C{i % 10}"
-            ax.plot(band["steps"], band["mean"], marker=".", color=color, label=f"{label} ({len(runs)} seeds)")
+            ax.plot(band["steps"], band["mean"], marker=".", color=color, label=f"{label} ({len(runs)} seed{'s' if len(runs) != 1 else ''})")
             if len(runs) > 1:
                 ax.fill_between(band["steps"], band["low"], band["high"], color=color, alpha=0.2, linewidth=0)
         ax.set_title(f"{name}: {', '.join(langs)}", fontsize=9)
