@@ -1,4 +1,4 @@
-"""Convergence report from fake training folders: steps to 95%, examples, low-resource ordering."""
+"""Convergence report from fake training folders: steps to 95%, examples, language groups, real train output."""
 
 import json
 
@@ -36,30 +36,32 @@ def test_steps_to_fraction():
     assert steps_to_fraction({}) is None
 
 
-def test_report_rows_examples_and_low_resource_first(tmp_path):
+def test_report_rows_examples_and_groups(tmp_path):
     fast = {"en": [(0, 0.2), (10, 0.8), (20, 0.9)], "de": [(0, 0.1), (10, 0.5), (20, 0.9)],
             "sw": [(0, 0.0), (10, 0.1), (20, 0.2)]}
     slow = {"en": [(0, 0.2), (10, 0.4), (20, 0.8)], "de": [(0, 0.1), (10, 0.2), (20, 0.8)],
             "sw": [(0, 0.0), (10, 0.05), (20, 0.1)]}
     runs = [_fake_run(tmp_path / "a0", fast, group="hybrid"), _fake_run(tmp_path / "a1", fast, group="hybrid"),
             _fake_run(tmp_path / "b", slow, batch=4, accum=1, world=2)]
-    report = write_convergence_report(runs, tmp_path / "out", low_resource=[], fraction=0.95)
-    rows = {(r["strategy"], r["lang"], r["metric"]): r for r in report["rows"]}
+    report = write_convergence_report(runs, tmp_path / "out", fraction=0.95)
+    rows = {(r["strategy"], r["lang"], r["metric"]): r for r in report["languages"]}
     en = rows[("hybrid", "en", "mrr@10")]
-    assert en["seeds"] == 2 and en["final"] == 0.9 and en["steps_to_target"] == 20
-    assert rows[("hybrid", "en", "map")]["final"] == pytest.approx(0.45)
-    assert rows[("b", "en", "mrr@10")]["examples_to_target"] == 20 * 4 * 2 * 1
-    assert en["examples_to_target"] == 20 * 8 * 2
-    # sw never appears in the training pairs: share 0 -> low-resource, reported first
-    assert report["low_resource"] == ["sw"]
-    assert [r["lang"] for r in report["rows"][:4]] == ["sw"] * 4
+    assert en["steps_to_target"]["n_seeds"] == 2 and en["final"]["mean"] == 0.9 and en["steps_on_mean_curve"] == 20
+    assert en["steps_to_target"]["mean"] == 20 and en["steps_to_target"]["low"] == en["steps_to_target"]["high"] == 20
+    assert rows[("hybrid", "en", "map")]["final"]["mean"] == pytest.approx(0.45)
+    assert rows[("b", "en", "mrr@10")]["examples_to_target"]["mean"] == 20 * 4 * 2 * 1
+    assert rows[("b", "en", "mrr@10")]["steps_to_target"]["low"] is None      # one seed: no interval
+    assert en["examples_to_target"]["mean"] == 20 * 8 * 2
+    # en and de are drawn as passages (en->de, de->en), sw never: groups from batch_counts.json, in that order
+    assert report["language_groups"] == {"passages": ["de", "en"], "unseen": ["sw"]}
+    assert [r["group"] for r in report["languages"][-4:]] == ["unseen"] * 4
     assert rows[("hybrid", "de", "mrr@10")]["train_share"] == pytest.approx(0.5)
     md = (tmp_path / "out" / "convergence.md").read_text()
-    assert "| low-resource | multi | sw |" in md
+    assert "| **unseen** (sw) |" in md and "| sw | 20 [20, 20] | 0.200 [0.200, 0.200] | 20 (1 seed) |" in md
     assert (tmp_path / "out" / "curves-multi-mrr@10.png").stat().st_size > 1000
-    # the user's list adds languages
+    # the --low-resource shorthand: its languages first, the rest 'other'
     again = write_convergence_report(runs, tmp_path / "out2", low_resource=["de"])
-    assert again["low_resource"] == ["de", "sw"]
+    assert again["language_groups"] == {"low-resource": ["de"], "other": ["en", "sw"]}
 
 
 def test_cli_and_errors(tmp_path, capsys):
@@ -103,3 +105,5 @@ def test_reads_a_real_training_output(tmp_path):
     assert run.label == "hybrid" and run.examples_per_step == 4
     assert sorted(run.curves[("multi", "en", "mrr@10")]) == [2, 4]
     assert set(run.pair_sides) == {"de", "en", "es"}
+    assert run.finished and run.seed == 42           # summary.json written; train.seed (default) from config.yaml
+    assert all("->" in pair for pair in run.pairs) and sum(run.pairs.values()) > 0

@@ -480,3 +480,38 @@ def test_several_metrics_are_each_compared_with_an_interval(tmp_path):
     assert ("sampling.alpha=1", "multi", "rank_distance") in rows
     report = (tmp_path / "sw" / "report.md").read_text()
     assert "| sampling.alpha=1 | sampling.alpha=0 | mono | mrr@10 |" in report and "mono MRR@10" in report
+
+
+class CurveRunner(FakeRunner):
+    """FakeRunner whose training also writes dev curves and batch counts, as `mixlingual train` does."""
+
+    def __call__(self, argv, log_path):
+        code = super().__call__(argv, log_path)
+        if argv[3] == "train" and code == 0:
+            out = Path(dict(a.split("=", 1) for a in argv if a.startswith("output.dir="))["output.dir"])
+            seed = int(dict(a.split("=", 1) for a in argv if a.startswith("train.seed="))["train.seed"])
+            records = [{"type": "eval", "step": step, "per_language": {"multi": {
+                lang: {"map": scale * (0.5 + 0.01 * seed), "mrr@10": scale * 0.6} for lang in ("ar", "de", "en")}}}
+                for step, scale in ((0, 0.8), (5, 1.0))]
+            (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+            (out / "config.yaml").write_text(f"train: {{batch_size: 4, seed: {seed}}}\n")
+            (out / "summary.json").write_text(json.dumps({"world_size": 1}))
+            (out / "batch_counts.json").write_text(json.dumps({"pairs": {"ar->de": 3, "de->de": 5}}))
+        return code
+
+
+def test_convergence_of_a_sweep_takes_language_groups(tmp_path):
+    args = _args(tmp_path, language_groups="trained=ar,de")
+    args.convergence = True
+    assert sweep.run_sweep(args, CurveRunner()) == 0
+    report = json.loads((tmp_path / "sw" / "convergence" / "convergence.json").read_text())
+    assert report["language_groups"] == {"trained": ["ar", "de"], "other": ["en"]}
+    assert report["language_groups_source"] == "--language-groups"
+    assert {r["name"]: len(r["seeds"]) for r in report["recipes"]} == {
+        "sampling.alpha=0": 2, "sampling.alpha=0.5": 2, "sampling.alpha=1": 2}
+    # without the option the groups come from the cells' batch_counts.json
+    args = _args(tmp_path)
+    args.convergence = True
+    assert sweep.run_sweep(args, CurveRunner()) == 0
+    report = json.loads((tmp_path / "sw" / "convergence" / "convergence.json").read_text())
+    assert report["language_groups"] == {"passages": ["de"], "queries-only": ["ar"], "unseen": ["en"]}

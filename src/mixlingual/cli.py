@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("mixlingual.evaluation.report", "put several evaluations side by side (tables + plots)"),
     "demo": ("mixlingual.experiments.demo", "X-X only vs hybrid batches on the built-in demo set, before/after"),
     "sweep": ("mixlingual.experiments.sweep", "grid of training runs with aggregation and significance"),
-    "convergence": ("mixlingual.experiments.convergence", "per-language dev curves and steps to 95% of the final value"),
+    "convergence": ("mixlingual.experiments.convergence", "dev curves: steps to 95% of the end per language group, over seeds"),
     "attack": ("mixlingual.experiments.attack", "black-box adversarial typo attack on a model's queries"),
     "robustness": ("mixlingual.experiments.robustness_cli", "clean vs perturbed queries: metric change, top-1 flips"),
     "probe": ("mixlingual.experiments.probe", "zero-shot transfer probes on frozen embeddings"),

@@ -1,20 +1,20 @@
-"""Convergence of training runs: per-language dev curves and the time to reach 95% of the end.
+"""Convergence of training runs: per-language dev curves and the time to reach 95% of the end, over seeds.
 
-    mixlingual convergence [LABEL=]RUN_DIR [...] --out DIR [--low-resource sw,yo] [--setting multi]
+    mixlingual convergence [LABEL=]RUN_DIR [...] --out DIR [--language-groups "NAME=l1,l2;NAME=l3"]
+        [--reference hybrid] [--fraction 0.95] [--setting multi]
 
 A run folder is what `mixlingual train` writes (or a sweep cell holding it in `train/`):
 `metrics.jsonl` (eval records with `per_language.{setting}.{lang}.{map,mrr@10}`), `config.yaml`
-(batch size, gradient accumulation), `summary.json` (world size) and `batch_counts.json` (the
-(query -> passage) language pairs drawn, which give each language's share of the training data).
+(batch size, gradient accumulation, seed), `summary.json` (world size) and `batch_counts.json`
+(the (query -> passage) language pairs drawn). A sweep cell's `cell.json` gives its group and seed.
 
-Runs with the same strategy label (a sweep cell's group, else the folder name) are seeds of one
-strategy: their curves are averaged step by step first, then "steps to 95%" is the first
-evaluated step whose value reaches 95% of the last evaluated value (None when the end value is
-not positive). Examples seen = steps x batch size x world size x gradient accumulation.
-
-Low-resource languages - given with `--low-resource`, or whose share of the training pairs' sides
-is below `--share-threshold` (languages never trained on have share 0) - come first in the
-report and get their own plot panel.
+Runs with the same strategy label (`LABEL=DIR`, else a sweep cell's group, else the folder name)
+are seeds of one recipe. Each seed's own curve gives its steps to 95% of its own final value,
+the examples seen by then (steps x batch size x world size x gradient accumulation) and the
+final value; those are reported per language and per language group as the mean over seeds
+with a 95% interval over seeds, and as differences between the reference recipe and each other
+one (`convergence_summary`, `convergence_stats`). Language groups come from `--language-groups`
+or are derived from the runs' `batch_counts.json` (`convergence_groups`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import yaml
 
 from mixlingual.data.jsonl import read_json_records
 from mixlingual.errors import DataError
+from mixlingual.experiments.convergence_summary import steps_to_fraction  # noqa: F401  (public here too)
 from mixlingual.io import write_atomic
 
 METRICS = ("mrr@10", "map")
@@ -42,7 +43,10 @@ class Run:
     path: Path
     label: str
     examples_per_step: int
+    seed: int | None = None
+    finished: bool = True                            # summary.json written (training ended)
     curves: dict = field(default_factory=dict)
+    pairs: dict = field(default_factory=dict)        # "query_lang->passage_lang" -> pairs drawn
     pair_sides: dict = field(default_factory=dict)   # lang -> times it was a query or passage side
 
 
@@ -71,7 +75,9 @@ def load_run(run_dir: Path | str) -> Run:
     train = config.get("train", {})
     per_step = int(train.get("batch_size", 1)) * int(train.get("grad_accum", 1)) * int(summary.get("world_size", 1))
     cell = _read_yaml_or_json(Path(run_dir) / "cell.json")
-    run = Run(run_dir, given_label or cell.get("group") or run_dir.name, per_step)
+    seed = cell.get("seed", train.get("seed"))
+    run = Run(run_dir, given_label or cell.get("group") or run_dir.name, per_step,
+              None if seed is None else int(seed), finished=(folder / "summary.json").exists())
     for _, record in read_json_records(folder / "metrics.jsonl"):
         if not isinstance(record, dict) or record.get("type") != "eval":
             continue
@@ -80,20 +86,11 @@ def load_run(run_dir: Path | str) -> Run:
                 for metric in METRICS:
                     if values.get(metric) is not None:
                         run.curves.setdefault((setting, lang, metric), {})[int(record["step"])] = values[metric]
-    counts = _read_yaml_or_json(folder / "batch_counts.json").get("pairs", {})
-    for pair, n in counts.items():
+    run.pairs = dict(_read_yaml_or_json(folder / "batch_counts.json").get("pairs", {}))
+    for pair, n in run.pairs.items():
         for lang in pair.split("->"):
             run.pair_sides[lang] = run.pair_sides.get(lang, 0) + n
     return run
-
-
-def steps_to_fraction(curve: dict[int, float], fraction: float = 0.95) -> int | None:
-    """First step whose value is >= fraction x the last value (None if the last value <= 0)."""
-    steps = sorted(curve)
-    if not steps or curve[steps[-1]] <= 0:
-        return None
-    target = fraction * curve[steps[-1]]
-    return next(s for s in steps if curve[s] >= target)
 
 
 def mean_curves(runs: list[Run]) -> dict:
@@ -108,6 +105,7 @@ def mean_curves(runs: list[Run]) -> dict:
 
 
 def language_shares(runs: list[Run]) -> dict[str, float]:
+    """Each language's share of all query and passage sides of the runs' drawn pairs."""
     totals: dict[str, int] = defaultdict(int)
     for run in runs:
         for lang, n in run.pair_sides.items():
@@ -116,85 +114,54 @@ def language_shares(runs: list[Run]) -> dict[str, float]:
     return {lang: n / total for lang, n in totals.items()} if total else {}
 
 
-def convergence_rows(runs: list[Run], *, settings=("multi",), fraction: float = 0.95,
-                     low_resource=(), share_threshold: float = 0.05) -> tuple[list[dict], dict]:
-    """One row per (strategy, setting, language): final value and steps / examples to `fraction`."""
-    by_label: dict[str, list[Run]] = defaultdict(list)
+def runs_by_label(runs: list[Run], settings) -> tuple[dict[str, list[Run]], list[Run]]:
+    """({label: runs with curves in `settings`} in order of first appearance, runs without such curves).
+
+    Raises DataError when two runs of one label have the same seed (one run given twice?).
+    """
+    grouped: dict[str, list[Run]] = {}
+    skipped = []
     for run in runs:
-        by_label[run.label].append(run)
-    shares = language_shares(runs)
-    rows = []
-    for label, group in by_label.items():
-        curves = mean_curves(group)
-        per_step = group[0].examples_per_step
-        for (setting, lang, metric), curve in curves.items():
-            if setting not in settings:
-                continue
-            share = shares.get(lang, 0.0) if shares else None
-            low = lang in low_resource or (share is not None and share < share_threshold)
-            step = steps_to_fraction(curve, fraction)
-            rows.append({"strategy": label, "seeds": len(group), "setting": setting, "lang": lang, "metric": metric,
-                         "low_resource": low, "train_share": share, "final": curve[max(curve)],
-                         "final_step": max(curve), "steps_to_target": step,
-                         "examples_to_target": None if step is None else step * per_step})
-    rows.sort(key=lambda r: (not r["low_resource"], r["setting"], r["lang"], r["metric"], r["strategy"]))
-    return rows, {label: mean_curves(group) for label, group in by_label.items()}
+        if not any(setting in settings for setting, _, _ in run.curves):
+            skipped.append(run)
+            continue
+        same = [r for r in grouped.get(run.label, []) if r.seed is not None and r.seed == run.seed]
+        if same:
+            raise DataError(f"runs of '{run.label}' share seed {run.seed}: {same[0].path} and {run.path}",
+                            path=str(run.path))
+        grouped.setdefault(run.label, []).append(run)
+    return grouped, skipped
 
 
-def render_markdown(rows: list[dict], fraction: float) -> str:
-    lines = ["# Convergence", "", f"Steps (and examples = steps x batch x world size x accumulation) until a "
-             f"language's dev value first reaches {fraction:.0%} of its final value; curves averaged over "
-             "seeds first. Low-resource languages first.", "",
-             "| group | setting | lang | train share | metric | strategy | seeds | final | steps to target | examples |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        share = "-" if r["train_share"] is None else f"{r['train_share']:.1%}"
-        lines.append(f"| {'low-resource' if r['low_resource'] else 'other'} | {r['setting']} | {r['lang']} | {share} | "
-                     f"{r['metric']} | {r['strategy']} | {r['seeds']} | {r['final']:.3f} | "
-                     f"{r['steps_to_target'] if r['steps_to_target'] is not None else '-'} | "
-                     f"{r['examples_to_target'] if r['examples_to_target'] is not None else '-'} |")
-    return "\n".join(lines) + "\n"
+def write_convergence_report(run_dirs, out_dir: Path, **options) -> dict:
+    """convergence.json, convergence.md and one plot per (setting, metric) in out_dir (see convergence_report)."""
+    from mixlingual.experiments.convergence_report import write_convergence_report as write
 
-
-def write_convergence_report(run_dirs, out_dir: Path, *, low_resource=(), share_threshold: float = 0.05,
-                             fraction: float = 0.95, settings=("multi",)) -> dict:
-    """convergence.json, convergence.md and one plot per (setting, metric) in out_dir."""
-    from mixlingual.experiments.convergence_plots import plot_group_curves
-
-    runs = [load_run(d) for d in run_dirs]
-    rows, curves = convergence_rows(runs, settings=settings, fraction=fraction, low_resource=set(low_resource),
-                                    share_threshold=share_threshold)
-    low = sorted({r["lang"] for r in rows if r["low_resource"]})
-    plots = []
-    for setting in settings:
-        for metric in METRICS:
-            path = out_dir / f"curves-{setting}-{metric}.png"
-            if plot_group_curves(curves, setting, metric, low, path):
-                plots.append(path.name)
-    report = {"fraction": fraction, "settings": list(settings), "low_resource": low, "share_threshold": share_threshold,
-              "runs": [str(r.path) for r in runs], "rows": rows, "plots": plots}
-    write_atomic(out_dir / "convergence.json", json.dumps(report, indent=2))
-    markdown = render_markdown(rows, fraction) + "".join(f"\n![{p}]({p})\n" for p in plots)
-    write_atomic(out_dir / "convergence.md", markdown)
-    return report
+    return write(run_dirs, out_dir, **options)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", help="training output folders or sweep cells; 'LABEL=DIR' names the "
-                        "strategy (runs sharing a label are averaged as seeds)")
+                        "recipe (runs sharing a label are its seeds)")
     parser.add_argument("--out", type=Path, required=True, help="folder for convergence.{json,md} and plots")
-    parser.add_argument("--low-resource", default="", help="comma-separated languages to treat as low-resource")
-    parser.add_argument("--share-threshold", type=float, default=0.05,
-                        help="languages below this share of training pair sides count as low-resource")
+    parser.add_argument("--language-groups", metavar="'NAME=l1,l2;NAME=l3'",
+                        help="language groups in report order, ';'-separated (unlisted languages: 'other'); "
+                             "default: from batch_counts.json - passages / queries-only / unseen")
+    parser.add_argument("--low-resource", default="", help="shorthand for --language-groups 'low-resource=LIST' "
+                        "(comma-separated; the rest: 'other')")
+    parser.add_argument("--reference", help="recipe compared with each other one (reference - other); "
+                        "default: 'hybrid' if present, else the first recipe")
     parser.add_argument("--fraction", type=float, default=0.95, help="target share of the final value")
     parser.add_argument("--setting", action="append", choices=("mono", "cross", "multi"),
                         help="settings to report (repeatable; default multi)")
 
 
 def run(args: argparse.Namespace) -> int:
-    report = write_convergence_report(args.runs, args.out, low_resource=[x for x in args.low_resource.split(",") if x],
-                                      share_threshold=args.share_threshold, fraction=args.fraction,
+    report = write_convergence_report(args.runs, args.out, language_groups=args.language_groups,
+                                      low_resource=[x for x in args.low_resource.split(",") if x],
+                                      reference=args.reference, fraction=args.fraction,
                                       settings=tuple(args.setting or ("multi",)))
-    print(f"{len(report['rows'])} rows, low-resource: {', '.join(report['low_resource']) or 'none'}; "
+    groups = "; ".join(f"{name}: {','.join(langs)}" for name, langs in report["language_groups"].items())
+    print(f"{len(report['recipes'])} recipes, {len(report['languages'])} language rows; groups ({groups}); "
           f"wrote {args.out / 'convergence.md'}")
     return 0

@@ -69,7 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aggregate-only", action="store_true", help="only (re)build summary and report")
     parser.add_argument("--convergence", action="store_true",
                         help="also write the convergence report of every finished cell (DIR/convergence/)")
-    parser.add_argument("--low-resource", default="", help="languages to report first in --convergence")
+    parser.add_argument("--language-groups", help="language groups for --convergence, 'NAME=l1,l2;NAME=l3' "
+                        "(default: from the cells' batch_counts.json; see `mixlingual convergence`)")
+    parser.add_argument("--low-resource", default="", help="--convergence: shorthand for "
+                        "--language-groups 'low-resource=LIST' (comma-separated)")
 
 
 def load_sweep_file(path: Path) -> dict:
@@ -340,7 +343,7 @@ def run_sweep(args: argparse.Namespace, runner: CommandRunner = subprocess_runne
         from mixlingual.experiments.convergence import write_convergence_report
 
         finished = [plan.cell_dir(c) for c in cells if is_complete(plan, c)]
-        write_convergence_report(finished, plan.out_dir / "convergence",
+        write_convergence_report(finished, plan.out_dir / "convergence", language_groups=args.language_groups,
                                  low_resource=[x for x in args.low_resource.split(",") if x])
     print(f"summary: {plan.out_dir / 'summary.json'}  report: {plan.out_dir / 'report.md'}")
     return 1 if failed else 0
