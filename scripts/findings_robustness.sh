@@ -49,7 +49,9 @@ fi
 #   th has no word boundaries: both word perturbations leave it unchanged (counted as skipped).
 PERTURBATIONS=(typo:0.05 typo:0.15 diacritics:0.5 diacritics:1 word-dropout:0.1 word-dropout:0.3
                word-shuffle:0.3 word-shuffle:1)
-ATTACK_ARGS=(--budget 3 --max-queries 300 --seed 0)   # the same 300 queries for every model
+ATTACK_BUDGET="${ATTACK_BUDGET:-3}"
+ATTACK_QUERIES="${ATTACK_QUERIES:-300}"
+ATTACK_ARGS=(--budget "$ATTACK_BUDGET" --max-queries "$ATTACK_QUERIES" --seed 0)   # the same queries for every model
 RUNTIME_ARGS=(--bf16 --threads 1)
 DATA_ARGS=(--benchmark xquad-r --data "$DATA" --data-option "articles=$ARTICLES")
 
