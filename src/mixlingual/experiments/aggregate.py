@@ -222,17 +222,27 @@ def compare_groups(groups: list[Group], labels: list[str], *, baseline: str | li
     baselines = [baseline] if isinstance(baseline, str) else list(baseline)
     metrics = [metric] if isinstance(metric, str) else list(metric)
     rows: list[dict] = []
+    loaded: dict[tuple, tuple[dict[str, SeedRuns], int]] = {}
+
+    def runs_of(group: Group, label: str, test_metric: str, only) -> tuple[dict[str, SeedRuns], int]:
+        # every group is compared with several baselines and every baseline with every group: read
+        # each group's per_query.jsonl files once per metric, not once per comparison
+        key = (group.name, label, test_metric, only)
+        if key not in loaded:
+            loaded[key] = seed_runs(group, label, test_metric, only)
+        return loaded[key]
+
     for label in labels:
         tests = [(m, None) for m in metrics if m != "rank_distance"]
         if groups and _has_field(groups[0], label, "rank_distance"):
             tests.append(("rank_distance", ("multi",)))
         for base in baselines:
             for test_metric, only in tests:
-                base_runs, _ = seed_runs(by_name[base], label, test_metric, only)
+                base_runs, _ = runs_of(by_name[base], label, test_metric, only)
                 for group in groups:
                     if group.name == base:
                         continue
-                    runs, dropped = seed_runs(group, label, test_metric, only)
+                    runs, dropped = runs_of(group, label, test_metric, only)
                     for setting in SETTINGS:
                         if setting not in runs or setting not in base_runs:
                             continue
