@@ -186,3 +186,15 @@ def test_question_group_of_a_row():
     assert question_group({"query": "de:572", "qlang": "de", "group": "g9"}) == "g9"
     assert question_group({"query": "de:572", "qlang": "de", "clang": "en"}) == "572"   # no group field
     assert question_group({"query": "572", "qlang": "de"}) == "572"
+
+
+def test_sign_flip_normal_limit_matches_the_monte_carlo_test():
+    from mixlingual.experiments.significance import paired_randomization_test, sign_flip_normal_p
+
+    rng = np.random.default_rng(3)
+    for shift in (0.0, 0.01, 0.03):
+        a = rng.random(2000)
+        b = a + rng.normal(shift, 0.2, 2000)
+        exact = paired_randomization_test(a, b, n_resamples=20_000, seed=1).p_value
+        assert sign_flip_normal_p(a, b) == pytest.approx(exact, abs=0.01)
+    assert sign_flip_normal_p(a, a) == 1.0
