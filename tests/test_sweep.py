@@ -515,3 +515,18 @@ def test_convergence_of_a_sweep_takes_language_groups(tmp_path):
     assert sweep.run_sweep(args, CurveRunner()) == 0
     report = json.loads((tmp_path / "sw" / "convergence" / "convergence.json").read_text())
     assert report["language_groups"] == {"passages": ["de"], "queries-only": ["ar"], "unseen": ["en"]}
+
+
+def test_selection_compares_groups_on_the_seeds_they_all_have():
+    from mixlingual.experiments.cells import EvalSpec
+    from mixlingual.experiments.selection import select_and_confirm
+
+    evals = [EvalSpec("a", "xquad-r", "/d", role="select"), EvalSpec("b", "xquad-r", "/d", role="confirm")]
+    summary = {g: {"a": {"m": {"mean": mean, "n": 5, "std": 0}}, "b": {"m": {"mean": mean, "n": 5, "std": 0}}}
+               for g, mean in (("many", 0.62), ("few", 0.60))}
+    # "many" has 5 seeds (its later seeds are better), "few" only seeds 0-1, where it leads
+    per_seed = {"many": {"a": {0: 0.58, 1: 0.58, 2: 0.66, 3: 0.66, 4: 0.62}}, "few": {"a": {0: 0.60, 1: 0.60}}}
+    assert select_and_confirm(summary, ["many", "few"], evals, metric="m", mode="max")["best"] == "many"
+    chosen = select_and_confirm(summary, ["many", "few"], evals, metric="m", mode="max", per_seed=per_seed)
+    assert chosen["best"] == "few" and chosen["seeds_compared"] == [0, 1]
+    assert chosen["select_scores"] == {"many": pytest.approx(0.58), "few": pytest.approx(0.60)}

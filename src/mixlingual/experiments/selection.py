@@ -16,6 +16,7 @@ language). The check works on the sweep file alone, before anything runs.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -99,26 +100,60 @@ def _ranked(scores: dict[str, float], mode: str) -> list[str]:
     return sorted(scores, key=lambda name: sign * scores[name])
 
 
+def seed_scores(groups, labels: list[str], metric: str) -> dict[str, dict[str, dict[int, float]]]:
+    """{group: {label: {seed: value}}} of `metric` (a metrics.json path) from every cell's evaluation."""
+    from mixlingual.experiments.aggregate import flatten_numbers
+
+    out: dict = {}
+    for group in groups:
+        for cell_dir, seed in zip(group.cell_dirs, group.seeds):
+            for label in labels:
+                path = Path(cell_dir) / "eval" / label / "metrics.json"
+                if path.exists():
+                    value = flatten_numbers(json.loads(path.read_text(encoding="utf-8"))).get(metric)
+                    if value is not None and not math.isnan(value):
+                        out.setdefault(group.name, {}).setdefault(label, {})[seed] = value
+    return out
+
+
+def _common_seed_scores(per_seed: dict, names: list[str], select: list[str]) -> tuple[dict[str, float], list]:
+    """Each group's score on the seeds that every competing group has on every select split."""
+    competing = [n for n in names if all(per_seed.get(n, {}).get(label) for label in select)]
+    if not competing:
+        return {}, []
+    common = set.intersection(*(set(per_seed[n][label]) for n in competing for label in select))
+    if not common:
+        return {}, []
+    scores = {n: sum(sum(per_seed[n][label][s] for s in common) / len(common) for label in select) / len(select)
+              for n in competing}
+    return scores, sorted(common)
+
+
 def select_and_confirm(summary: dict, group_names: list[str], evals: list[EvalSpec], *,
-                       metric: str, mode: str) -> dict | None:
+                       metric: str, mode: str, per_seed: dict | None = None) -> dict | None:
     """The best group on the select benchmarks and where it stands on each confirm benchmark.
 
     None when no benchmark has a role. Only groups with the metric on every select benchmark
-    compete; the score is the mean of their per-benchmark means over seeds.
+    compete; the score is the mean of their per-benchmark means over seeds. With `per_seed`
+    ({group: {label: {seed: value}}}, `seed_scores`) the means are over the seeds that every
+    competing group has: when side recipes ran fewer seeds, a recipe with more seeds is not
+    compared by a mean over other runs (and the max of noisier means does not favour the groups
+    with fewest seeds). Which seeds were compared is recorded.
     """
     select = [e.label for e in evals if e.role == "select"]
     confirm = [e.label for e in evals if e.role == "confirm"]
     if not select:
         return None
-    scores = {}
-    for name in group_names:
-        values = [_mean(summary, name, label, metric) for label in select]
-        if all(v is not None for v in values):
-            scores[name] = sum(values) / len(values)
+    scores, compared = _common_seed_scores(per_seed, group_names, select) if per_seed else ({}, [])
+    if not scores:
+        for name in group_names:
+            values = [_mean(summary, name, label, metric) for label in select]
+            if all(v is not None for v in values):
+                scores[name] = sum(values) / len(values)
     ranking = _ranked(scores, mode)
     best = ranking[0] if ranking else None
     result = {"metric": metric, "mode": mode, "selected_on": select, "confirmed_on": confirm,
-              "select_scores": scores, "best": best, "confirm": {}}
+              "select_scores": scores, "seeds_compared": compared or "all", "best": best, "confirm": {}}
     for label in confirm:
         on_confirm = {n: v for n in group_names if (v := _mean(summary, n, label, metric)) is not None}
         order = _ranked(on_confirm, mode)

@@ -30,7 +30,8 @@ from mixlingual.experiments.cells import (
     CellPlan, CommandRunner, EvalSpec, eval_command, is_complete, run_cell, subprocess_runner,
     train_command)
 from mixlingual.experiments.grid import Cell, expand_cells, format_override, parse_grid_spec, parse_value
-from mixlingual.experiments.selection import check_roles, check_select_metric, default_mode, select_and_confirm
+from mixlingual.experiments.selection import (check_roles, check_select_metric, default_mode, seed_scores,
+                                              select_and_confirm)
 from mixlingual.experiments.sweep_plots import plot_against_ratio, plot_pareto
 from mixlingual.io import write_atomic
 from mixlingual.experiments.sweep_report import render_report, render_selection
@@ -271,8 +272,10 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
         fronts[label] = plot_pareto(summary, groups, label, plan.out_dir / "plots" / f"{label}-pareto.png")
         if fronts[label]:
             plots[label].append(f"plots/{label}-pareto.png")
+    select_labels = [e.label for e in plan.evals if e.role == "select"]
     selection = select_and_confirm(summary, names, plan.evals, metric=options["select_metric"],
-                                   mode=options["select_mode"])
+                                   mode=options["select_mode"],
+                                   per_seed=seed_scores(groups, select_labels, options["select_metric"]))
     result = {"selection": selection, "groups": [{"name": g.name, "recipe": g.recipe, "overrides": g.overrides, "seeds": g.seeds,
                           "cells": [str(d) for d in g.cell_dirs]} for g in groups],
               "metrics": summary, "comparisons": comparisons, "pareto": fronts, "failed": failed,

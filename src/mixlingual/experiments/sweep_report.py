@@ -128,6 +128,13 @@ def _selection_table(selection: dict, summary: dict) -> list[str]:
     return lines + [""]
 
 
+def _compared(selection: dict) -> str:
+    seeds = selection.get("seeds_compared", "all")
+    if seeds == "all" or not seeds:
+        return "seeds"
+    return f"the seeds every group has: {', '.join(str(s) for s in seeds)}"
+
+
 def render_selection(selection: dict | None, evals, summary: dict, comparisons: list[dict]) -> list[str]:
     """The report's header on the best recipe: which split selected it, which confirmed it, its
     numbers on each, and its paired tests on the confirm split ([] when no benchmark has a role)."""
@@ -142,7 +149,8 @@ def render_selection(selection: dict | None, evals, summary: dict, comparisons: 
     confirmed = ", ".join(described[label] for label in selection["confirmed_on"])
     lines += [f"**{best}**: selected on {', '.join(described[label] for label in selection['selected_on'])}, "
               f"confirmed on {confirmed or 'nothing (no split has role: confirm)'}; by {metric} "
-              f"({'higher' if selection['mode'] == 'max' else 'lower'} is better, mean over seeds). The select "
+              f"({'higher' if selection['mode'] == 'max' else 'lower'} is better, mean over "
+              f"{_compared(selection)}). The select "
               "split chose the recipe, so its numbers there are optimistic; the confirm split played no part "
               "in the choice.", ""]
     lines += _selection_table(selection, summary)
