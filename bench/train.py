@@ -106,12 +106,15 @@ def prepare(args, work: Path) -> dict:
 
 
 # ----- workers (one subprocess per run) ---------------------------------------------------
-def clock_optimizer_steps() -> list[tuple[float, float]]:
-    """Record (wall, process CPU) time after every AdamW step, on either side alike.
+def clock_optimizer_steps() -> list[tuple[float, float, float]]:
+    """Record (wall, process CPU) time and the peak RSS so far after every AdamW step, on either
+    side alike.
 
     Both trainers use torch's (fused) AdamW, so the gaps between stamps are whole training steps
     (data, forward, backward, clipping, update, logging). CPU time is what the step cost the
-    process; on a shared machine it is far steadier than wall time.
+    process; on a shared machine it is far steadier than wall time. The peak RSS at the last step
+    leaves out what a run does after training: our loop writes a final checkpoint and model
+    export there, the ST side (save_strategy "no") nothing.
     """
     import torch
 
@@ -120,22 +123,26 @@ def clock_optimizer_steps() -> list[tuple[float, float]]:
 
     def step(self, *args, **kwargs):
         result = original(self, *args, **kwargs)
-        stamps.append((time.perf_counter(), time.process_time()))
+        stamps.append((time.perf_counter(), time.process_time(), peak_rss_mb()))
         return result
 
     torch.optim.AdamW.step = step
     return stamps
 
 
-def step_times(stamps: list[tuple[float, float]]) -> dict:
+def step_times(stamps: list[tuple[float, float, float]]) -> dict:
     return {"step_seconds": [b[0] - a[0] for a, b in zip(stamps, stamps[1:])],
             "step_cpu_seconds": [b[1] - a[1] for a, b in zip(stamps, stamps[1:])]}
 
 
-def peak_memory_mb() -> dict:
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def peak_memory_mb(stamps: list[tuple[float, float, float]]) -> dict:
     import torch
 
-    out = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    out = {"peak_rss_mb": peak_rss_mb(), "peak_rss_training_mb": stamps[-1][2] if stamps else None}
     if torch.cuda.is_available():
         out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2 ** 20, 1)
     return out
@@ -164,7 +171,7 @@ def worker_ours(spec: dict, run_dir: Path) -> dict:
     stamps = clock_optimizer_steps()
     started = time.perf_counter()
     train(config)
-    return {**step_times(stamps), "wall_seconds": time.perf_counter() - started, **peak_memory_mb()}
+    return {**step_times(stamps), "wall_seconds": time.perf_counter() - started, **peak_memory_mb(stamps)}
 
 
 def worker_st(spec: dict, run_dir: Path) -> dict:
@@ -194,7 +201,7 @@ def worker_st(spec: dict, run_dir: Path) -> dict:
     trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset, loss=loss)
     started = time.perf_counter()
     trainer.train()
-    return {**step_times(stamps), "wall_seconds": time.perf_counter() - started, **peak_memory_mb()}
+    return {**step_times(stamps), "wall_seconds": time.perf_counter() - started, **peak_memory_mb(stamps)}
 
 
 def run_worker(args) -> None:
@@ -251,13 +258,15 @@ def main(argv=None) -> int:
                 runs[side].append(result)
                 print(f"run {repeat + 1} {side:<4}: median {result['median_step_seconds']:.3f} s/step wall, "
                       f"{result['median_step_cpu_seconds']:.3f} CPU-s/step over {len(result['step_seconds']) - args.warmup} "
-                      f"steps, peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
+                      f"steps, peak RSS {result['peak_rss_mb']:.0f} MB ({result['peak_rss_training_mb'] or 0:.0f} "
+                      f"at the last step)", flush=True)
     matmul.append(matmul_gflops(torch.bfloat16, clock=time.process_time))
     summary = {}
     for side, results in runs.items():
         summary[side] = {key: statistics.median(r[f"median_{key}"] for r in results)
                          for key in ("step_seconds", "step_cpu_seconds")}
         summary[side]["peak_rss_mb"] = max(r["peak_rss_mb"] for r in results)
+        summary[side]["peak_rss_training_mb"] = max(r.get("peak_rss_training_mb") or 0 for r in results)
         summary[side]["useful_gflops_per_cpu_s"] = flops / summary[side]["step_cpu_seconds"] / 1e9
     matmul_rate = max(matmul)   # before and after the runs, by CPU time; the better is the ceiling
     share = summary["ours"]["useful_gflops_per_cpu_s"] / matmul_rate

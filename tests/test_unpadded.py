@@ -184,8 +184,9 @@ def test_bucket_plan_covers_every_text_in_order_and_cuts_at_length_jumps():
     lengths = [5] * 10 + [200, 210, 250, 256]
     plan = plan_buckets(lengths, most=16)
     assert [i for first, end in plan for i in range(first, end)] == list(range(len(lengths)))
-    assert (0, 10) in plan                       # the short texts share one bucket
-    assert all(end - first <= 3 for first, end in plan_buckets(lengths, most=3))
+    assert plan[:2] == [(0, 8), (8, 10)]         # the short texts apart, in power-of-two buckets
+    assert all(end - first in (1, 2, 4, 8, 16) for first, end in plan)
+    assert all(end - first in (1, 2, 3) for first, end in plan_buckets(lengths, most=3))
     assert plan_buckets([7], most=8) == [(0, 1)]
     assert plan_buckets([], most=8) == []
 
@@ -201,3 +202,96 @@ def test_encode_takes_the_packed_forward_and_matches_the_padded_one(tmp_path):
     encoder.encode_packed = False
     padded = encoder.encode_passages(texts, batch_size=3)
     torch.testing.assert_close(torch.from_numpy(packed), torch.from_numpy(padded), atol=1e-5, rtol=1e-4)
+
+
+def test_size_classes_are_few_per_power_of_two_and_close_above():
+    from mixlingual.models.unpadded import bucket_sizes, size_class
+
+    for per_octave in (8, 16):
+        classes = [size_class(n, per_octave) for n in range(1, 20000)]
+        assert all(c >= n and c % 8 == 0 for n, c in enumerate(classes, 1))
+        assert all(c - n <= max(7, n / per_octave) for n, c in enumerate(classes, 1))
+        for k in range(3, 14):   # at most per_octave sizes in (2^k, 2^(k+1)]
+            assert len({c for c in classes if 2 ** k < c <= 2 ** (k + 1)}) <= per_octave
+    assert size_class(1000, 16) == 1024 and size_class(1025, 16) == 1088 and size_class(3, 16) == 8
+    assert bucket_sizes(16) == [1, 2, 4, 8, 16] and bucket_sizes(12) == [1, 2, 4, 8, 12] and bucket_sizes(1) == [1]
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_padding_rows_and_padded_buckets_change_no_output_or_gradient(training, pooling):
+    """Lengths that fill no shape class: padding rows after the real tokens, every bucket padded
+    beyond its longest text. Embeddings and all gradients stay the stock forward's, and the
+    padding rows' token id (0, used by no real token) gets an exactly zero gradient."""
+    from mixlingual.models.unpadded import PackedBatch
+
+    model, pad_id = _models()["xlm-r"]
+    _set_dropout(model, 1e-9)       # training mode: the explicit attention and dropout path, nothing dropped
+    generator = torch.Generator().manual_seed(6)
+    sequences = [[2] + [int(x) for x in torch.randint(4, 60, (n - 2,), generator=generator)] + [3]
+                 for n in (3, 5, 6, 7, 11, 13, 21, 22, 27, 35)]
+    packed = PackedBatch(sequences, torch.device("cpu"), bucket_size=4)
+    assert packed.rows > packed.tokens and all(b.mask is not None for b in packed.buckets)
+    target = torch.randn(len(sequences), 32, generator=torch.Generator().manual_seed(7))
+
+    def run(fn, train):
+        model.train(train)
+        model.zero_grad()
+        out = fn()
+        (out * target).sum().backward()
+        return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    stock, stock_grads = run(lambda: _padded_pool(model, sequences, pad_id, pooling), False)
+    ours, our_grads = run(lambda: unpadded_pool(model, sequences, pooling, bucket_size=4), training)
+    torch.testing.assert_close(ours, stock, atol=1e-5, rtol=1e-4)
+    assert stock_grads.keys() == our_grads.keys()
+    for key in stock_grads:
+        torch.testing.assert_close(our_grads[key], stock_grads[key], atol=1e-5, rtol=1e-4, msg=key)
+    assert torch.count_nonzero(our_grads["embeddings.word_embeddings.weight"][0]) == 0
+
+
+class _MatmulShapes(torch.overrides.TorchFunctionMode):
+    """Records the operand shapes of every matmul-like call: what oneDNN keys a primitive by."""
+
+    OPS = {torch.nn.functional.linear, torch.matmul, torch.Tensor.matmul, torch.baddbmm, torch.bmm}
+
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.OPS:
+            self.seen.add((func.__name__, *(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))))
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_run_of_random_batches_reuses_a_bounded_set_of_matmul_shapes(monkeypatch):
+    """Many batches of random lengths: the packed forward (training mode, the explicit attention)
+    calls its matmuls with few distinct shapes - the backward's shapes follow the forward's - where
+    exact token counts and bucket shapes would give new ones batch after batch."""
+    import mixlingual.models.unpadded as unpadded
+
+    model, _ = _models()["bert"]
+    _set_dropout(model, 0.1)
+    model.train()
+    generator = torch.Generator().manual_seed(8)
+    batches = [[[5] * int(n) for n in torch.randint(2, 41, (16,), generator=generator)] for _ in range(60)]
+
+    def distinct_shapes() -> int:
+        with torch.no_grad(), _MatmulShapes() as shapes:
+            for sequences in batches:
+                unpadded_pool(model, sequences)
+        return len(shapes.seen)
+
+    rounded = distinct_shapes()
+    packs = [unpadded.PackedBatch(sequences, torch.device("cpu")) for sequences in batches]
+    rows = {p.rows for p in packs}
+    octaves = max(p.tokens for p in packs).bit_length() - (min(p.tokens for p in packs) - 1).bit_length() + 1
+    buckets = {(b.texts, b.longest) for p in packs for b in p.buckets}
+    assert len(rows) <= 16 * octaves and len(buckets) <= 5 * 5   # texts 1/2/4/8/16, lengths 8/16/../40
+    # four linear layers a row count, two score matmuls (masked or not) and one value matmul a bucket
+    assert rounded <= 4 * len(rows) + 3 * len(buckets)
+    monkeypatch.setattr(unpadded, "size_class", lambda n, *args, **kwargs: n)
+    monkeypatch.setattr(unpadded, "bucket_sizes", lambda most: list(range(1, most + 1)))
+    exact = distinct_shapes()
+    assert rounded < exact / 3, (rounded, exact)   # measured: 70 against 340

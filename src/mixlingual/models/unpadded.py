@@ -7,7 +7,9 @@ every dense / feed-forward / LayerNorm step, and pads it only around scaled-dot-
 attention, which needs the per-text structure: in buckets of texts of similar length, each padded
 to its own longest (attention and its dropout mask cost length squared). It calls the model's own submodules, so the weights,
 activation, dropout, autocast and gradients are exactly the stock ones; the stock forward is the
-reference in tests (same outputs to float tolerance in eval mode).
+reference in tests (same outputs to float tolerance in eval mode). Row counts, bucket lengths and
+bucket sizes are rounded to a few shape classes (`size_class`, padding that nothing reads), so
+that oneDNN's per-shape matmul primitives are reused instead of piling up.
 
 Supported: absolute position embeddings, no cross-attention, the BertLayer structure (query /
 key / value, attention.output, intermediate, output) - `supports_unpadded(model)` says whether a
@@ -68,24 +70,49 @@ class AttentionBucket(NamedTuple):
 
 BUCKET_OVERHEAD = 64 ** 2   # fixed cost of one more attention bucket, in padded token^2 (see plan_buckets)
 
+# Shape classes. oneDNN (torch's bf16 matmuls on CPU) builds and caches one primitive per matmul
+# shape - up to 1,024, keyed by every dimension - and a packed batch has its own token count and
+# bucket shapes: a GradCache step of 8 chunks built ~250 new primitives (~0.6 MB each) and the
+# cache's long-lived blocks among freed activations kept 1 GB+ of heap resident (docs/training.md,
+# "Cached large batches"). So the packed rows are padded up to one of a few sizes per power of
+# two, bucket lengths too, and buckets hold a power of two of texts: a run reuses a bounded set of
+# shapes. Padding rows are computed but never read, so outputs and gradients are unchanged.
+TOKEN_CLASSES = 16    # packed row counts: 16 sizes per power of two (<= 6.25% extra rows, ~2.5% on MLQA)
+LENGTH_CLASSES = 8    # bucket lengths: 8 per power of two, at least a multiple of 8
+
+
+def size_class(n: int, per_octave: int, floor: int = 8) -> int:
+    """`n` rounded up to a multiple of max(`floor`, 2^k / `per_octave`) for 2^k <= n < 2^(k+1):
+    at most `per_octave` sizes between consecutive powers of two (`per_octave` a power of two)."""
+    step = max(floor, (1 << max(n.bit_length() - 1, 0)) // per_octave)
+    return -(-n // step) * step
+
+
+def bucket_sizes(most: int) -> list[int]:
+    """Text counts a bucket may hold: the powers of two below `most`, and `most`."""
+    return sorted({1 << k for k in range(most.bit_length()) if 1 << k < most} | {most})
+
 
 def plan_buckets(lengths: list[int], most: int, overhead: float = BUCKET_OVERHEAD) -> list[tuple[int, int]]:
-    """(first, end) of attention buckets over ascending `lengths`: at most `most` texts each,
-    minimizing the sum of texts x longest^2 (attention and its dropout mask, padding included)
-    plus `overhead` per bucket (its dozen extra small ops, forward and backward), by dynamic
-    programming. Fixed buckets of 8 padded MLQA passages at 256 tokens to their longest: buckets
-    of 4 made the step 12% cheaper, while at 128 tokens 8 stayed best (2 was 5% slower); the
-    plan cuts where lengths jump and keeps short texts together.
+    """(first, end) of attention buckets over ascending `lengths`: of a `bucket_sizes(most)` count
+    of texts each, minimizing the sum of texts x padded longest^2 (attention and its dropout mask,
+    padding included; longest rounded to its `size_class`) plus `overhead` per bucket (its dozen
+    extra small ops, forward and backward), by dynamic programming. Fixed buckets of 8 padded MLQA
+    passages at 256 tokens to their longest: buckets of 4 made the step 12% cheaper, while at 128
+    tokens 8 stayed best (2 was 5% slower); the plan cuts where lengths jump and keeps short texts
+    together.
     """
-    count = len(lengths)
+    count, sizes = len(lengths), bucket_sizes(most)
     best = [0.0] + [math.inf] * count     # best[j]: cheapest plan of the first j texts
     cut = [0] * (count + 1)
     for end in range(1, count + 1):
-        longest = lengths[end - 1]
-        for first in range(max(0, end - most), end):
-            cost = best[first] + (end - first) * longest ** 2 + overhead
+        longest = size_class(lengths[end - 1], LENGTH_CLASSES)
+        for size in sizes:
+            if size > end:
+                break
+            cost = best[end - size] + size * longest ** 2 + overhead
             if cost < best[end]:
-                best[end], cut[end] = cost, first
+                best[end], cut[end] = cost, end - size
     bounds, end = [], count
     while end > 0:
         bounds.append((cut[end], end))
@@ -96,20 +123,27 @@ def plan_buckets(lengths: list[int], most: int, overhead: float = BUCKET_OVERHEA
 class PackedBatch:
     """A batch of token sequences packed shortest first, and its attention buckets.
 
-    Packed order is by length, so each attention bucket - up to `bucket_size` consecutive texts, cut
-    where `plan_buckets` finds it cheapest -
-    of similar length - is a contiguous slice of the packed tokens, padded only to its own
-    longest text (none when its texts are equally long). Attention costs length squared, and in
-    training its dropout mask is drawn over every padded slot, so small buckets of like lengths
-    save most of it. `order[i]` is the input index of packed text i.
+    Packed order is by length, so each attention bucket - consecutive texts of similar length, cut
+    where `plan_buckets` finds it cheapest - is a contiguous slice of the packed tokens, padded only
+    to its own longest text rounded to its `size_class` (no padding when every text has that
+    length). Attention costs length squared, and in training its dropout mask is drawn over every
+    padded slot, so small buckets of like lengths save most of it. The `tokens` real rows are
+    followed by `rows - tokens` padding rows (token id 0 at position 0; `rows` is the token count's
+    `size_class`): they pass through the row-wise layers, no bucket attends to or from them, and
+    nothing reads their outputs, so their gradient is exactly zero. `order[i]` is the input index
+    of packed text i.
     """
 
     def __init__(self, sequences: list[list[int]], device: torch.device, bucket_size: int = 16):
         self.order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         lengths = [len(sequences[i]) for i in self.order]
         self.batch = len(sequences)
-        self.input_ids = torch.tensor([t for i in self.order for t in sequences[i]], dtype=torch.long, device=device)
-        self.positions = torch.cat([torch.arange(n) for n in lengths]).to(device)
+        self.tokens = sum(lengths)
+        self.rows = size_class(self.tokens, TOKEN_CLASSES)
+        ids = [t for i in self.order for t in sequences[i]] + [0] * (self.rows - self.tokens)
+        self.input_ids = torch.tensor(ids, dtype=torch.long, device=device)
+        positions = [torch.arange(n) for n in lengths] + [torch.zeros(self.rows - self.tokens, dtype=torch.long)]
+        self.positions = torch.cat(positions).to(device)
         counts = torch.tensor(lengths, dtype=torch.long)
         self.lengths = counts.to(device)
         self.owner = torch.repeat_interleave(torch.arange(self.batch), counts).to(device)
@@ -118,8 +152,8 @@ class PackedBatch:
         token = 0
         for first, end in plan_buckets(lengths, bucket_size):
             chunk = lengths[first:end]
-            longest, tokens = chunk[-1], sum(chunk)
-            if chunk[0] == longest:      # equal lengths: a plain view, no mask
+            longest, tokens = size_class(chunk[-1], LENGTH_CLASSES), sum(chunk)
+            if chunk[0] == longest:      # every text fills the padded length: a plain view, no mask
                 self.buckets.append(AttentionBucket(token, tokens, len(chunk), longest, None, None))
             else:
                 chunk_t = torch.tensor(chunk)
@@ -226,13 +260,16 @@ def _attention(layer, hidden: torch.Tensor, packed: PackedBatch) -> torch.Tensor
     parts = []
     # split once (its backward is one concatenation) rather than slicing per bucket (one full-size
     # gradient per slice, added up); pad query, key and value of a bucket in one index_copy
-    for b, x in zip(packed.buckets, qkv.split([b.tokens for b in packed.buckets])):
+    sizes = [b.tokens for b in packed.buckets] + [packed.rows - packed.tokens]   # padding rows last
+    for b, x in zip(packed.buckets, qkv.split(sizes)):
         if b.flat_index is not None:
             x = x.new_zeros((b.texts * b.longest, 3, heads, head_dim)).index_copy(0, b.flat_index, x)
         query, key, value = x.view(b.texts, b.longest, 3, heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         context = bucket_attention(query, key, value, b.mask, dropout_p, scale)
         context = context.transpose(1, 2).reshape(b.texts * b.longest, heads * head_dim)
         parts.append(context if b.flat_index is None else context.index_select(0, b.flat_index))
+    if packed.rows > packed.tokens:   # padding rows attend to nothing: a zero context
+        parts.append(parts[0].new_zeros((packed.rows - packed.tokens, heads * head_dim)))
     context = torch.cat(parts) if len(parts) > 1 else parts[0]
     out = layer.attention.output
     return out.LayerNorm(dropout(out.dropout, out.dense(context)) + hidden)
@@ -240,7 +277,8 @@ def _attention(layer, hidden: torch.Tensor, packed: PackedBatch) -> torch.Tensor
 
 def unpadded_hidden_states(model, sequences: list[list[int]], *, bucket_size: int = 16,
                            token_type_id: int = 0) -> tuple[torch.Tensor, PackedBatch]:
-    """Last hidden states of every real token, packed (tokens, hidden) in `PackedBatch` order."""
+    """Last hidden states of every real token, packed (tokens, hidden) in `PackedBatch` order
+    (the padding rows dropped)."""
     device = model.embeddings.word_embeddings.weight.device
     packed = PackedBatch(sequences, device, bucket_size)
     emb = model.embeddings
@@ -253,7 +291,7 @@ def unpadded_hidden_states(model, sequences: list[list[int]], *, bucket_size: in
         attended = _attention(layer, hidden, packed)
         inner = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(attended))
         hidden = layer.output.LayerNorm(dropout(layer.output.dropout, layer.output.dense(inner)) + attended)
-    return hidden, packed
+    return hidden[:packed.tokens], packed
 
 
 def unpadded_pool(model, sequences: list[list[int]], pooling: str = "mean", *, bucket_size: int = 16) -> torch.Tensor:
