@@ -7,7 +7,9 @@ import yaml
 
 from mixlingual.errors import DataError
 from mixlingual.experiments import convergence
-from mixlingual.experiments.convergence import load_run, steps_to_fraction, write_convergence_report
+from mixlingual.experiments.convergence import load_run
+from mixlingual.experiments.convergence_report import write_convergence_report
+from mixlingual.experiments.convergence_summary import steps_to_fraction
 
 
 def _fake_run(folder, curves, *, batch=8, accum=2, world=1, pairs=None, group=None):

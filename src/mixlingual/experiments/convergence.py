@@ -30,7 +30,6 @@ import yaml
 
 from mixlingual.data.jsonl import read_json_records
 from mixlingual.errors import DataError
-from mixlingual.experiments.convergence_summary import steps_to_fraction  # noqa: F401  (public here too)
 from mixlingual.io import write_atomic
 
 METRICS = ("mrr@10", "map")
@@ -133,13 +132,6 @@ def runs_by_label(runs: list[Run], settings) -> tuple[dict[str, list[Run]], list
     return grouped, skipped
 
 
-def write_convergence_report(run_dirs, out_dir: Path, **options) -> dict:
-    """convergence.json, convergence.md and one plot per (setting, metric) in out_dir (see convergence_report)."""
-    from mixlingual.experiments.convergence_report import write_convergence_report as write
-
-    return write(run_dirs, out_dir, **options)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", help="training output folders or sweep cells; 'LABEL=DIR' names the "
                         "recipe (runs sharing a label are its seeds)")
@@ -157,6 +149,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here: convergence_report builds on this module's readers
+    from mixlingual.experiments.convergence_report import write_convergence_report
+
     report = write_convergence_report(args.runs, args.out, language_groups=args.language_groups,
                                       low_resource=[x for x in args.low_resource.split(",") if x],
                                       reference=args.reference, fraction=args.fraction,

@@ -31,6 +31,11 @@ BOOTSTRAP_SEED = 0
 LEVEL = 0.95
 
 
+def _bootstrap_means(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """RESAMPLES means of `values` resampled with replacement."""
+    return values[rng.integers(0, values.size, size=(RESAMPLES, values.size))].mean(axis=1)
+
+
 def _percentiles(draws: np.ndarray) -> tuple[float, float]:
     tail = (1 - LEVEL) / 2 * 100
     low, high = np.percentile(draws, [tail, 100 - tail])
@@ -48,9 +53,7 @@ def seed_summary(per_seed: dict) -> dict:
     out = {"mean": float(values.mean()) if values.size else None, "low": None, "high": None,
            "n_seeds": int(values.size), "n_missing": len(per_seed) - len(kept), "per_seed": kept}
     if values.size >= 2:
-        rng = np.random.default_rng(BOOTSTRAP_SEED)
-        draws = values[rng.integers(0, values.size, size=(RESAMPLES, values.size))].mean(axis=1)
-        out["low"], out["high"] = _percentiles(draws)
+        out["low"], out["high"] = _percentiles(_bootstrap_means(values, np.random.default_rng(BOOTSTRAP_SEED)))
     return out
 
 
@@ -72,15 +75,13 @@ def seed_difference(per_seed_a: dict, per_seed_b: dict) -> dict:
         diffs = np.array([a[k] - b[k] for k in sorted(a)])
         out["mean"] = float(diffs.mean())
         if diffs.size >= 2:
-            out["low"], out["high"] = _percentiles(
-                diffs[rng.integers(0, diffs.size, size=(RESAMPLES, diffs.size))].mean(axis=1))
+            out["low"], out["high"] = _percentiles(_bootstrap_means(diffs, rng))
         return out
     va, vb = np.array(list(a.values())), np.array(list(b.values()))
     out["mean"] = float(va.mean() - vb.mean())
     if va.size >= 2 and vb.size >= 2:
-        draws_a = va[rng.integers(0, va.size, size=(RESAMPLES, va.size))].mean(axis=1)
-        draws_b = vb[rng.integers(0, vb.size, size=(RESAMPLES, vb.size))].mean(axis=1)
-        out["low"], out["high"] = _percentiles(draws_a - draws_b)
+        draws_a = _bootstrap_means(va, rng)
+        out["low"], out["high"] = _percentiles(draws_a - _bootstrap_means(vb, rng))
     return out
 
 

@@ -343,7 +343,7 @@ def run_sweep(args: argparse.Namespace, runner: CommandRunner = subprocess_runne
         failed = run_cells(plan, cells, runner, jobs=args.jobs)
     aggregate(plan, cells, options, failed)
     if args.convergence:
-        from mixlingual.experiments.convergence import write_convergence_report
+        from mixlingual.experiments.convergence_report import write_convergence_report
 
         finished = [plan.cell_dir(c) for c in cells if is_complete(plan, c)]
         write_convergence_report(finished, plan.out_dir / "convergence", language_groups=args.language_groups,
