@@ -70,6 +70,37 @@ def write_json_atomic(path, data, *, indent: int | None = 2) -> Path:
     return write_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False, default=json_safe) + "\n")
 
 
+def round_floats(value, digits: int):
+    """`value` with every float inside (dicts, lists, tuples) rounded to `digits` decimals."""
+    if isinstance(value, float):
+        return round(value, digits) if math.isfinite(value) else value
+    if isinstance(value, dict):
+        return {key: round_floats(item, digits) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [round_floats(item, digits) for item in value]
+    return value
+
+
+def write_json_table_atomic(path, data: dict, *, digits: int = 6) -> Path:
+    """Write a dict whose lists of dicts are long tables as JSON, one table row per line.
+
+    Result summaries with thousands of rows (per condition, language, metric) are several MB with
+    `indent=2`, most of it indentation and float digits no interval needs: floats are rounded to
+    `digits` decimals and each row of a list of dicts stands compact on its own line, so the file
+    stays readable and diffable line by line. Any JSON reader loads it unchanged.
+    """
+    data = round_floats(data, digits)
+    dump = lambda value: json.dumps(value, ensure_ascii=False, default=json_safe, separators=(",", ":"))
+    parts = []
+    for key, value in data.items():
+        if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
+            body = "[\n" + ",\n".join("    " + dump(row) for row in value) + "\n  ]"
+        else:
+            body = json.dumps(value, ensure_ascii=False, default=json_safe)
+        parts.append(f"  {json.dumps(key)}: {body}")
+    return write_atomic(path, "{\n" + ",\n".join(parts) + "\n}\n")
+
+
 def replace_folder(build, target: str) -> None:
     """Build a folder with ``build(tmp_path)`` beside ``target``, then swap it in atomically.
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from mixlingual.errors import ConfigError
 from mixlingual.evaluation.cli import add_data_option_argument, add_runtime_arguments, parse_data_options
-from mixlingual.io import write_atomic, write_json_atomic
+from mixlingual.io import write_atomic, write_json_table_atomic
 from mixlingual.experiments.perturb import parse_perturb_spec, perturb_collection
 from mixlingual.experiments.robustness import read_jsonl, robustness_report, top1_from_run
 
@@ -134,7 +134,7 @@ def summarize(args: argparse.Namespace) -> int:
         raise ConfigError("--summarize reads finished robustness folders; give it without --model / --clean / --perturbed")
     summary = summarize_robustness(parse_labelled_folders(args.summarize), baselines=args.baseline,
                                    n_resamples=args.n_resamples)
-    write_json_atomic(args.out / "summary.json", summary)
+    write_json_table_atomic(args.out / "summary.json", summary)   # ~6,000 rows: one a line
     write_atomic(args.out / "report.md", render_summary_markdown(summary))
     plot = plot_drops(summary, args.out / "robustness.png")
     print(f"wrote {args.out / 'summary.json'}, {args.out / 'report.md'}" + (f" and {plot}" if plot else ""))
