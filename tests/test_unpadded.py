@@ -39,6 +39,17 @@ def _padded_pool(model, sequences, pad_id, pooling):
     return (hidden * weights).sum(1) / weights.sum(1)
 
 
+def _outputs_and_grads(model, fn, target, training: bool | None = None):
+    """fn()'s pooled output and every parameter gradient of (output * target).sum(), from zero;
+    `training` sets the model's mode first (None: as it is)."""
+    if training is not None:
+        model.train(training)
+    model.zero_grad()
+    out = fn()
+    (out * target).sum().backward()
+    return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
 @pytest.mark.parametrize("name", ["bert", "xlm-r"])
 @pytest.mark.parametrize("pooling, bucket_size", [("mean", 8), ("cls", 8), ("mean", 2), ("mean", 100)])
 def test_same_embeddings_and_gradients_as_the_padded_forward(name, pooling, bucket_size):
@@ -47,15 +58,9 @@ def test_same_embeddings_and_gradients_as_the_padded_forward(name, pooling, buck
     model.eval()   # no dropout: the two forwards must agree number for number
     sequences = _sequences(pad_id)
     target = torch.randn(len(sequences), 32, generator=torch.Generator().manual_seed(2))
-
-    def run(fn):
-        model.zero_grad()
-        out = fn()
-        (out * target).sum().backward()
-        return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
-    stock, stock_grads = run(lambda: _padded_pool(model, sequences, pad_id, pooling))
-    ours, our_grads = run(lambda: unpadded_pool(model, sequences, pooling, bucket_size=bucket_size))
+    stock, stock_grads = _outputs_and_grads(model, lambda: _padded_pool(model, sequences, pad_id, pooling), target)
+    ours, our_grads = _outputs_and_grads(
+        model, lambda: unpadded_pool(model, sequences, pooling, bucket_size=bucket_size), target)
     torch.testing.assert_close(ours, stock, atol=1e-5, rtol=1e-4)
     assert stock_grads.keys() == our_grads.keys() and len(our_grads) > 10
     for key in stock_grads:
@@ -133,16 +138,8 @@ def test_training_mode_dropout_path_has_the_padded_forwards_outputs_and_gradient
     _set_dropout(model, 1e-9)       # > 0: the dropout code runs; rounds to 0/65536: nothing dropped
     sequences = _sequences(pad_id, seed=4)
     target = torch.randn(len(sequences), 32, generator=torch.Generator().manual_seed(5))
-
-    def run(fn, training):
-        model.train(training)
-        model.zero_grad()
-        out = fn()
-        (out * target).sum().backward()
-        return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
-    stock, stock_grads = run(lambda: _padded_pool(model, sequences, pad_id, "mean"), False)
-    ours, our_grads = run(lambda: unpadded_pool(model, sequences, "mean", bucket_size=4), True)
+    stock, stock_grads = _outputs_and_grads(model, lambda: _padded_pool(model, sequences, pad_id, "mean"), target, False)
+    ours, our_grads = _outputs_and_grads(model, lambda: unpadded_pool(model, sequences, "mean", bucket_size=4), target, True)
     torch.testing.assert_close(ours, stock, atol=1e-5, rtol=1e-4)
     assert stock_grads.keys() == our_grads.keys()
     for key in stock_grads:
@@ -233,16 +230,9 @@ def test_padding_rows_and_padded_buckets_change_no_output_or_gradient(training, 
     packed = PackedBatch(sequences, torch.device("cpu"), bucket_size=4)
     assert packed.rows > packed.tokens and all(b.mask is not None for b in packed.buckets)
     target = torch.randn(len(sequences), 32, generator=torch.Generator().manual_seed(7))
-
-    def run(fn, train):
-        model.train(train)
-        model.zero_grad()
-        out = fn()
-        (out * target).sum().backward()
-        return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
-    stock, stock_grads = run(lambda: _padded_pool(model, sequences, pad_id, pooling), False)
-    ours, our_grads = run(lambda: unpadded_pool(model, sequences, pooling, bucket_size=4), training)
+    stock, stock_grads = _outputs_and_grads(model, lambda: _padded_pool(model, sequences, pad_id, pooling), target, False)
+    ours, our_grads = _outputs_and_grads(
+        model, lambda: unpadded_pool(model, sequences, pooling, bucket_size=4), target, training)
     torch.testing.assert_close(ours, stock, atol=1e-5, rtol=1e-4)
     assert stock_grads.keys() == our_grads.keys()
     for key in stock_grads:
