@@ -77,14 +77,18 @@ def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5, clock=
 
 
 def forward_flops(model, lengths) -> float:
-    """Useful FLOPs of one forward over sequences of these token counts (no padding): 2 x
-    non-embedding params per token + attention's 4 x L^2 x hidden per layer."""
+    """Useful FLOPs of one forward of `model` over sequences of these token counts (no padding)."""
     config = model.config
     embedding_params = sum(p.numel() for n, p in model.named_parameters() if n.startswith("embeddings."))
     matmul_params = sum(p.numel() for p in model.parameters()) - embedding_params
+    return encoder_forward_flops(matmul_params, config.hidden_size, config.num_hidden_layers, lengths)
+
+
+def encoder_forward_flops(matmul_params: int, hidden: int, layers: int, lengths) -> float:
+    """Useful FLOPs of one encoder forward over sequences of these token counts: 2 x the
+    non-embedding params per token + attention's 4 x L^2 x hidden per layer."""
     lengths = np.asarray(lengths, dtype=np.float64)
-    attention = 4 * (lengths**2).sum() * config.hidden_size * config.num_hidden_layers
-    return float(2 * matmul_params * lengths.sum() + attention)
+    return float(2 * matmul_params * lengths.sum() + 4 * (lengths**2).sum() * hidden * layers)
 
 
 def encode_flops(encoder, texts: list[str]) -> float:

@@ -1,6 +1,6 @@
 """The matrix-unit ceiling of a training step: its GEMMs alone, at their real shapes, against a big matmul.
 
-    python bench/gemm_ceiling.py [--tokens 2048] [--texts 16] [--query-length 20] [--passage-length 128]
+    python bench/gemm_ceiling.py [--texts 16] [--query-length 20] [--passage-length 103]
                                  [--threads 1] [--out bench/results/gemm-ceiling.json]
 
 bench/train.py reports a step's useful GFLOP/s (real tokens) as a share of a bf16 2048^3 matmul
@@ -9,9 +9,12 @@ GEMM library torch uses (oneDNN on CPU), whatever the rest of the step costs: it
 time and in bf16, every matrix product one optimizer step of an encoder like e5-small must do -
 per layer the linear layers' forward (`addmm`), input-gradient and weight-gradient GEMMs (the
 operand layouts autograd uses: transposed views), and per attention bucket the four score /
-value products and their gradients - on one packed batch of `--tokens` rows, and divides the
-step's useful FLOPs (3 x forward: 2 x params x tokens + 4 x L^2 x hidden per text and layer) by
-their summed time. A step that did nothing but these GEMMs would reach that share; any other
+value products and their gradients - on one packed batch of `--texts` queries and as many
+passages (texts x (query + passage length) rows), and divides the step's useful FLOPs (3 x
+bench/encode.py's forward count, with the GEMMs' weights as the params) by their summed time.
+The default lengths give the useful FLOPs of bench/train.py's MLQA step at 128 tokens (264
+GFLOP for 16 pairs, so ~1,970 tokens) with 20-token queries; at 256 tokens (350 GFLOP) the
+passages are 141. A step that did nothing but these GEMMs would reach that share; any other
 work (casts, dropout, softmax, GELU, LayerNorm, residual adds, the optimizer) only lowers it.
 It also prints the step time the issue's 50% goal allows and how much of it the GEMMs alone use,
 and times a floor for the rest: the element-wise work a BERT layer's training step cannot skip
@@ -36,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from encode import best_time, matmul_gflops  # noqa: E402
+from encode import best_time, encoder_forward_flops, matmul_gflops  # noqa: E402
 from train import cpu_flags  # noqa: E402
 
 from mixlingual.io import write_atomic  # noqa: E402
@@ -44,11 +47,9 @@ from mixlingual.io import write_atomic  # noqa: E402
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--tokens", type=int, default=2048, help="packed rows of one step (bench/train.py's MLQA "
-                   "batch of 16 pairs at 128 tokens holds ~2,050 real tokens)")
     p.add_argument("--texts", type=int, default=16, help="queries and passages each, in attention buckets of 16")
     p.add_argument("--query-length", type=int, default=20)
-    p.add_argument("--passage-length", type=int, default=128)
+    p.add_argument("--passage-length", type=int, default=103)
     p.add_argument("--hidden", type=int, default=384, help="e5-small: 384 wide, 1,536 feed-forward, 12 layers")
     p.add_argument("--intermediate", type=int, default=1536)
     p.add_argument("--layers", type=int, default=12)
@@ -88,13 +89,18 @@ def attention_products(texts: int, length: int, heads: int, head_dim: int) -> di
     }
 
 
+def packed_rows(args) -> int:
+    """Rows of the packed batch: every query and passage token."""
+    return args.texts * (args.query_length + args.passage_length)
+
+
 def step_products(args) -> list[dict]:
     """Every product of one step with its count per step (layers x buckets)."""
     h, ff = args.hidden, args.intermediate
     rows = []
     for name, (d_in, d_out) in {"qkv (fused)": (h, 3 * h), "attention out": (h, h),
                                 "feed-forward in": (h, ff), "feed-forward out": (ff, h)}.items():
-        for kind, (run, flops) in linear_products(args.tokens, d_in, d_out).items():
+        for kind, (run, flops) in linear_products(packed_rows(args), d_in, d_out).items():
             rows.append({"product": f"{name} {kind}", "run": run, "flops": flops, "count": args.layers})
     for side, length in (("query", args.query_length), ("passage", args.passage_length)):
         for kind, (run, flops) in attention_products(args.texts, length, args.heads, h // args.heads).items():
@@ -108,11 +114,15 @@ def elementwise_products(args) -> list[dict]:
     not a GEMM, unless one writes fused kernels of one's own."""
     from mixlingual.models.unpadded import keep_mask
 
-    h, ff, t = args.hidden, args.intermediate, args.tokens
+    h, ff, t = args.hidden, args.intermediate, packed_rows(args)
     rows = []
 
     def add(name, run, count):
         rows.append({"product": name, "run": run, "flops": 0, "count": count})
+
+    def dropout_forward_backward(x):   # draw the mask, apply it to the values and to their gradient
+        keep, _ = keep_mask(x.shape, 0.1, x.dtype)
+        return x * keep, x * keep
 
     for side, length in (("query", args.query_length), ("passage", args.passage_length)):
         scores = torch.randn(args.texts * args.heads, length, length).bfloat16()
@@ -122,7 +132,7 @@ def elementwise_products(args) -> list[dict]:
             lambda p=probs, g=grad, s=scores: (s.softmax(-1), torch._softmax_backward_data(g, p, -1, torch.bfloat16)),
             args.layers)
         add(f"{side} attention dropout (draw, apply fwd + bwd)",
-            lambda p=probs: (lambda k: (p * k[0], p * k[0]))(keep_mask(p.shape, 0.1, p.dtype)), args.layers)
+            lambda p=probs: dropout_forward_backward(p), args.layers)
     inner = torch.randn(t, ff).bfloat16()
     add("GELU forward + backward", lambda: (F.gelu(inner), torch.ops.aten.gelu_backward(inner, inner)), args.layers)
     hidden = torch.randn(t, h)
@@ -134,8 +144,7 @@ def elementwise_products(args) -> list[dict]:
         norm(x).backward(hidden_grad)
     add("LayerNorm forward + backward (fp32)", layer_norm, 2 * args.layers)
     small = torch.randn(t, h).bfloat16()
-    add("hidden dropout (draw, apply fwd + bwd)",
-        lambda: (lambda k: (small * k[0], small * k[0]))(keep_mask(small.shape, 0.1, small.dtype)), 2 * args.layers)
+    add("hidden dropout (draw, apply fwd + bwd)", lambda: dropout_forward_backward(small), 2 * args.layers)
     add("residual add forward + backward", lambda: (hidden + hidden, hidden_grad + hidden_grad), 2 * args.layers)
     params = [torch.nn.Parameter(torch.randn(n)) for n in
               [4 * h * h + 2 * h * ff + 9 * h + ff] * args.layers]   # weights + biases + LayerNorms
@@ -147,12 +156,10 @@ def elementwise_products(args) -> list[dict]:
 
 
 def useful_flops(args) -> float:
-    """bench/encode.py's forward_flops for this batch shape, x3 for forward + backward."""
-    h, ff = args.hidden, args.intermediate
-    params = args.layers * (4 * h * h + 2 * h * ff)
+    """3 x the forward's useful FLOPs (forward + backward), the GEMMs' weights as the params."""
+    params = args.layers * (4 * args.hidden ** 2 + 2 * args.hidden * args.intermediate)
     lengths = [args.query_length] * args.texts + [args.passage_length] * args.texts
-    attention = 4 * sum(length ** 2 for length in lengths) * h * args.layers
-    return 3 * (2 * params * args.tokens + attention)
+    return 3 * encoder_forward_flops(params, args.hidden, args.layers, lengths)
 
 
 def main(argv=None) -> int:

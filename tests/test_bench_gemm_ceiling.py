@@ -11,7 +11,7 @@ gemm_ceiling = pytest.importorskip("gemm_ceiling")
 
 def test_toy_step_products_cover_the_useful_flops(tmp_path):
     out = tmp_path / "ceiling.json"
-    assert gemm_ceiling.main(["--tokens", "64", "--hidden", "32", "--intermediate", "64", "--layers", "2",
+    assert gemm_ceiling.main(["--hidden", "32", "--intermediate", "64", "--layers", "2",
                               "--heads", "4", "--texts", "2", "--query-length", "4", "--passage-length", "8",
                               "--repeats", "1", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
