@@ -37,7 +37,7 @@ from mixlingual.io import write_atomic
 from mixlingual.experiments.sweep_report import render_report, render_selection
 
 SWEEP_KEYS = {"base_config", "seeds", "set", "grid", "recipes", "eval", "baseline", "x_key", "metric",
-              "cells_dir", "select_metric", "select_mode", "recipe_seeds"}
+              "cells_dir", "select_metric", "select_mode", "recipe_seeds", "candidates"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,7 +126,12 @@ def build_plan(args: argparse.Namespace) -> tuple[CellPlan, list[Cell], dict]:
             raise ConfigError(f"eval {spec.label}: groups {unknown} are not in this sweep; groups: {sorted(names)}")
     options = {"baseline": args.baseline or sweep.get("baseline"), "x_key": args.x_key or sweep.get("x_key"),
                "metric": parse_metrics(args.metric if args.metric != "map" else sweep.get("metric", "map")),
-               "grid_keys": [k for k, _ in grid], **selection_options(sweep, base_eval)}
+               "grid_keys": [k for k, _ in grid], "candidates": sweep.get("candidates"),
+               **selection_options(sweep, base_eval)}
+    if options["candidates"] is not None:   # checked now, so a typo fails before any training
+        from mixlingual.experiments.candidates import CandidateSpec
+
+        CandidateSpec.from_sweep(options["candidates"], [e.label for e in evals], sorted(names))
     return plan, cells, options
 
 
@@ -276,7 +281,13 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
     selection = select_and_confirm(summary, names, plan.evals, metric=options["select_metric"],
                                    mode=options["select_mode"],
                                    per_seed=seed_scores(groups, select_labels, options["select_metric"]))
-    result = {"selection": selection, "groups": [{"name": g.name, "recipe": g.recipe, "overrides": g.overrides, "seeds": g.seeds,
+    candidates, candidate_lines = None, []
+    if options.get("candidates") is not None and groups:
+        from mixlingual.experiments.candidates import study_candidates
+
+        candidates, candidate_lines = study_candidates(options["candidates"], groups, summary, labels,
+                                                       plan.out_dir, n_resamples=options["n_resamples"])
+    result = {"selection": selection, "candidates": candidates, "groups": [{"name": g.name, "recipe": g.recipe, "overrides": g.overrides, "seeds": g.seeds,
                           "cells": [str(d) for d in g.cell_dirs]} for g in groups],
               "metrics": summary, "comparisons": comparisons, "pareto": fronts, "failed": failed,
               "baseline": baseline, "baselines": baselines, "significance": {"test": "cluster-sign-flip+two-level-bootstrap", "metric": options["metric"][0],
@@ -289,7 +300,7 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
     write_atomic(plan.out_dir / "report.md", render_report(
         summary, groups, labels, comparisons, baseline=baseline, metric=options["metric"][0],
         n_resamples=options["n_resamples"], plots=plots, fronts=fronts, failed=failed, notes=notes,
-        preface=render_selection(selection, plan.evals, summary, comparisons),
+        preface=render_selection(selection, plan.evals, summary, comparisons) + candidate_lines,
         roles={e.label: e.role for e in plan.evals if e.role}))
     return result
 
