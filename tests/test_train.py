@@ -129,6 +129,18 @@ def test_a_best_evaluation_at_step_0_exports_the_untrained_model(tmp_path, monke
     assert [r["step"] for r in records if r["type"] == "eval"] == [0, 2, 4]
 
 
+def test_zero_steps_save_the_starting_model_unchanged(tmp_path):
+    """train.max_steps 0: no optimizer step, the starting model saved as the run's model (a sweep's
+    zero-shot baseline goes through the same cells, evaluations and debiasing as the trained ones)."""
+    summary = train(load_config(None, tiny_run_overrides(tmp_path, steps=0)))
+    assert summary["steps"] == 0
+    untrained = load_file(str(tmp_path / "tiny-model" / "model.safetensors"))
+    final = load_file(str(tmp_path / "run" / "model" / "model.safetensors"))
+    assert final.keys() == untrained.keys() and all(torch.equal(final[k], untrained[k]) for k in final)
+    with pytest.raises(ConfigError, match="train.max_steps: must be >= 0, got -1"):
+        load_config(None, tiny_run_overrides(tmp_path, steps=-1))
+
+
 def test_errors_come_before_any_model_work(tmp_path, capsys):
     base = tiny_run_overrides(tmp_path, steps=2)
     with pytest.raises(ConfigError, match="train.batch_size: 64 x 1 rank"):

@@ -301,7 +301,7 @@ def _validate_counts(config: Config) -> None:
     """Integer settings with a lower bound."""
     train, evaluation, data, model = config.train, config.eval, config.data, config.model
     for key, value, low in (("train.batch_size", train.batch_size, 1), ("train.grad_accum", train.grad_accum, 1),
-                            ("train.max_steps", train.max_steps, 1), ("train.epochs", train.epochs, 1),
+                            ("train.max_steps", train.max_steps, 0), ("train.epochs", train.epochs, 1),
                             ("train.log_every", train.log_every, 1),
                             ("train.checkpoint_every", train.checkpoint_every, 1),
                             ("train.keep_last", train.keep_last, 1), ("train.threads", train.threads, 1),

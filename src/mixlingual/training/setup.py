@@ -65,8 +65,11 @@ def init_distributed(device_setting: str) -> Distributed:
 
 
 def total_steps(config: Config, batches_per_epoch: int) -> int:
-    """Optimizer steps of the run: train.max_steps, else epochs x (batches / grad_accum)."""
-    if config.train.max_steps:
+    """Optimizer steps of the run: train.max_steps, else epochs x (batches / grad_accum).
+
+    `train.max_steps: 0` is a run without an optimizer step: its model is the starting model, saved
+    like any other (a sweep's zero-shot baseline, evaluated and debiased like the trained cells)."""
+    if config.train.max_steps is not None:
         return config.train.max_steps
     return config.train.epochs * max(1, batches_per_epoch // config.train.grad_accum)
 
@@ -87,7 +90,7 @@ def build_sampler(config: Config, items, dist: Distributed, steps: int | None = 
                                         buffer_size=config.data.buffer_size, languages=config.data.languages,
                                         language_weighting=s.language_weighting, temperature=s.temperature,
                                         seed=config.train.seed, rank=dist.rank, world_size=dist.world_size)
-        steps = steps or total_steps(config, len(sampler))
+        steps = total_steps(config, len(sampler)) if steps is None else steps
         sampler.schedule = config.ratio_schedule(steps * config.train.grad_accum)
         return sampler
     sampler = MixtureBatchSampler(items, config.train.batch_size, config.ratio_schedule(1),
@@ -95,7 +98,7 @@ def build_sampler(config: Config, items, dist: Distributed, steps: int | None = 
                                   temperature=s.temperature, seed=config.train.seed, rank=dist.rank,
                                   world_size=dist.world_size)
     # The kinds a schedule uses do not depend on its length, so lay it over the real run now.
-    steps = steps or total_steps(config, len(sampler))
+    steps = total_steps(config, len(sampler)) if steps is None else steps
     sampler.schedule = config.ratio_schedule(steps * config.train.grad_accum)
     return sampler
 
