@@ -119,6 +119,102 @@ def test_inspect_prints_the_load_report(capsys):
     assert "load report:" in out and "sentence_positives_de=3" in out and "german_rows_read=4" in out
 
 
+def german_only(tmp_path, *rows: tuple[str, str, str, str], **options):
+    """Items from the fixture's test files plus a TSV written here: (id, paragraph, answer,
+    question) rows whose ids are in no test file, so each becomes a German-only item."""
+    tsv = tmp_path / "mlqa_test_de_de.tsv"
+    lines = [f"{doc}\t{answer}\t{question}\t{qa_id}\tde\tde" for qa_id, doc, answer, question in rows]
+    tsv.write_text("\n".join(["Document\tAnswer\tQuery\tid\tdoc_lang\tqa_lang", *lines]) + "\n", encoding="utf-8")
+    items = load_parallel("mlqa", FIX / "mlqa", german_answers=str(tsv), **options)
+    return {item.id: item for item in items}, items.report.notes
+
+
+STADION = "Der Verein wurde 1950 gegründet. Das Stadion wurde 1950 eröffnet. Es fasst 20000 Zuschauer."
+
+
+def test_an_answer_in_several_sentences_goes_to_the_one_sharing_most_words_with_the_question(tmp_path):
+    items, notes = german_only(tmp_path, ("a1", STADION, "1950", "Wann wurde das Stadion eröffnet?"),
+                               ("a2", STADION, "1950", "In welchem Jahr?"))   # no shared word: a tie
+    assert items["a1"].positives == {"de": "Das Stadion wurde 1950 eröffnet."}
+    assert items["a2"].positives == {"de": "Der Verein wurde 1950 gegründet."}   # ties: the first sentence
+    assert notes["german_answers_ambiguous"] == 2 and notes["german_answers_not_at_first_occurrence"] == 1
+
+
+def test_a_blank_answers_offset_zero_does_not_place_the_german_answer(tmp_path):
+    """Every test-file answer is blank with answer_start 0: an answer that starts the paragraph
+    is not thereby placed there."""
+    import json
+
+    context = "1950 wurde der Verein gegründet. Das Stadion wurde 1950 eröffnet."
+    test = tmp_path / "mlqa" / "MLQA_V1" / "test"
+    test.mkdir(parents=True)
+    squad = {"data": [{"title": "t", "paragraphs": [{"context": context, "qas": [
+        {"id": "z1", "question": "¿Cuándo se inauguró el estadio?", "answers": [{"text": "", "answer_start": 0}]}]}]}]}
+    (test / "test-context-de-question-es.json").write_text(json.dumps(squad), encoding="utf-8")
+    tsv = tmp_path / "mlqa_test_de_de.tsv"
+    tsv.write_text("Document\tAnswer\tQuery\tid\tdoc_lang\tqa_lang\n"
+                   f"{context}\t1950\tWann wurde das Stadion eröffnet?\tz1\tde\tde\n", encoding="utf-8")
+    items = load_parallel("mlqa", tmp_path / "mlqa", german_answers=str(tsv))
+    assert items[0].positives == {"de": "Das Stadion wurde 1950 eröffnet."}
+    assert items[0].negatives == {}   # the other sentence holds 1950 too
+    assert items.report.notes["german_answers_by_search"] == 1 and "german_answers_at_offset" not in items.report.notes
+
+
+def test_on_a_tie_the_answer_as_whole_words_beats_the_answer_inside_a_longer_word(tmp_path):
+    items, notes = german_only(tmp_path, ("w1", "Viele Berliner feierten. Die Mauer fiel in Berlin.", "Berlin",
+                                          "Wo geschah es?"))   # no word shared with either sentence
+    assert items["w1"].positives == {"de": "Die Mauer fiel in Berlin."}
+    assert items["w1"].negatives == {"de": ["Viele Berliner feierten."]}   # "Berliner" is not the answer
+    assert notes["german_answers_ambiguous"] == 1 and notes["german_answers_not_at_first_occurrence"] == 1
+
+
+def test_no_hard_negative_contains_the_answer_as_whole_normalized_tokens(tmp_path):
+    doc = ("Die Mauer stand in Berlin. Viele Berliner feierten 1989. Er zog nach BERLIN, später nach Bonn. "
+           "Die Stadt Berlin-Mitte wuchs. Bonn blieb klein.")
+    items, notes = german_only(tmp_path, ("b1", doc, "Berlin", "Wo stand die Mauer?"),
+                               ("s1", STADION, "1950", "Wann wurde das Stadion eröffnet?"))
+    assert items["b1"].positives == {"de": "Die Mauer stand in Berlin."}
+    # casefold and punctuation as spaces: "BERLIN," and "Berlin-Mitte" hold the answer; "Berliner" does not
+    assert items["b1"].negatives == {"de": ["Viele Berliner feierten 1989.", "Bonn blieb klein."]}
+    assert items["s1"].negatives == {"de": ["Es fasst 20000 Zuschauer."]}   # the other 1950 sentence is out
+    assert notes["negatives_excluded_containing_answer_de"] == 3
+    assert notes["positives_with_negatives_excluded_de"] == 2
+
+
+def test_positives_left_with_fewer_negatives_than_asked_are_counted(tmp_path):
+    _, notes = german_only(tmp_path, ("s1", STADION, "1950", "Wann wurde das Stadion eröffnet?"),
+                           ("s2", STADION, "20000", "Wie viele Zuschauer?"), max_negatives=2)
+    assert notes["positives_with_fewer_than_2_negatives_de"] == 1   # s1: one left; s2 keeps two
+    _, notes = german_only(tmp_path, ("s1", STADION, "1950", "Wann wurde das Stadion eröffnet?"))
+    assert notes["positives_with_fewer_than_3_negatives_de"] == 1   # default: the configs' 3
+
+
+def _holds_answer(sentence: str, answer: str) -> bool:
+    """The rule, restated here: whole tokens of NFKC + casefold text, punctuation as spaces."""
+    from mixlingual.data.overlap import normalize_text
+
+    return f" {normalize_text(answer)} " in f" {normalize_text(sentence)} "
+
+
+@pytest.mark.shared_data
+def test_real_german_hard_negatives_never_contain_their_answer():
+    if not (SHARED / "mlqa").exists() or not (SHARED / "mlqa-test-de").exists():
+        pytest.skip(f"shared data {SHARED}/mlqa and mlqa-test-de not present")
+    from mixlingual.data import mlqa_german
+
+    items = load_parallel("mlqa", SHARED / "mlqa", german_answers="auto")
+    answers = {qa_id: row.answer for qa_id, row in mlqa_german.read_rows(
+        SHARED / "mlqa-test-de" / mlqa_german.FILE).items()}
+    holding = [(i.id, s) for i in items for s in i.negatives.get("de", []) if _holds_answer(s, answers[i.id])]
+    assert not holding, f"{len(holding)} German hard negatives contain their answer, first {holding[0]}"
+    notes = items.report.notes
+    assert notes["german_answers_ambiguous"] == 476 and notes["german_answers_not_at_first_occurrence"] == 183
+    assert notes["negatives_excluded_containing_answer_de"] == 782
+    assert notes["positives_with_negatives_excluded_de"] == 485
+    assert notes["positives_with_fewer_than_3_negatives_de"] == 1804
+    assert sum(len(i.negatives.get("de", [])) for i in items) == 19911
+
+
 @pytest.mark.shared_data
 def test_real_german_answers_join_the_mlqa_test_files():
     if not (SHARED / "mlqa").exists() or not (SHARED / "mlqa-test-de").exists():
@@ -128,14 +224,14 @@ def test_real_german_answers_join_the_mlqa_test_files():
     assert len(items) == 9677 + 103 and not items.report.skipped
     assert notes["german_rows_read"] == 4513 and notes["german_rows_joined"] == 4410
     assert notes["german_rows_as_new_items"] == 103 and notes["german_contexts_without_answer_row"] == 4
-    assert notes.get("german_answers_not_located", 0) == 0
+    assert notes.get("german_answers_not_located", 0) == 0 and notes["german_answers_by_search"] == 4513
     assert "german_documents_differing_from_test_context" not in notes   # CSV quoting read right
     assert notes["german_questions_added"] == 696 and notes["german_questions_already_present"] == 3817
     assert notes["sentence_positives_de"] == 4513 and notes["paragraph_positives_de"] == 4
     assert (notes["paragraph_positives_es"], notes["paragraph_positives_vi"], notes["paragraph_positives_zh"]) \
         == (5156, 1675, 5011)
     assert sum("de" in i.mono_languages for i in items) == 4517   # German X-X pairs
-    assert sum(bool(i.negatives.get("de")) for i in items) > 4000
+    assert sum(bool(i.negatives.get("de")) for i in items) == 4054   # 4,086 before answer-holding ones left
 
 
 @pytest.mark.parametrize("name", ["mlqa-hybrid.yaml", "mlqa-xx.yaml", "mlqa-xy.yaml", "sweeps/base-mlqa-e5.yaml"])

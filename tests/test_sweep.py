@@ -412,6 +412,81 @@ def test_disjoint_splits_of_one_benchmark_or_other_benchmarks_may_select_and_con
         assert [e.role for e in plan.evals if e.role] == ["select", "confirm"]
 
 
+def _xquad_like(folder: Path, articles: list[int]) -> Path:
+    """An XQuAD-R-like folder (en, de) holding the given articles, in that order: article k has
+    one paragraph of two sentences and two questions (ids a{k}q0, a{k}q1), like no other article."""
+    for lang in ("en", "de"):
+        data = []
+        for k in articles:
+            sentences = [f"{lang} article {k} opens here.", f"{lang} article {k} ends here."]
+            context = " ".join(sentences)
+            data.append({"title": f"A{k}", "paragraphs": [{
+                "context": context, "sentences": sentences,
+                "sentence_breaks": [[0, len(sentences[0])], [len(sentences[0]) + 1, len(context)]],
+                "qas": [{"id": f"a{k}q{i}", "question": f"{lang} question {i} on article {k}?",
+                         "answers": [{"text": "", "answer_start": 0 if i == 0 else len(sentences[0]) + 1}]}
+                        for i in range(2)]}]})
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{lang}.json").write_text(json.dumps({"version": "1", "data": data}), encoding="utf-8")
+    return folder
+
+
+def _select_confirm(select: str, confirm: str) -> str:
+    return (f"    - benchmark: sel={select.split(' ', 1)[0]}\n" + _options(select) + "      role: select\n"
+            f"    - benchmark: conf={confirm.split(' ', 1)[0]}\n" + _options(confirm) + "      role: confirm\n")
+
+
+def _options(entry: str) -> str:
+    """'bench:path articles' -> an options line when articles are given."""
+    parts = entry.split(" ", 1)
+    return f"      options: {{articles: '{parts[1]}'}}\n" if len(parts) > 1 else ""
+
+
+@pytest.mark.parametrize("confirm, message", [
+    # the dev files copied with their articles in another order: copy articles 2-3 are dev articles 0-1
+    ("copy 2-3", r"share data: query group 'a0q0' is in both \(4 shared groups\)"),
+    # the full release holding the dev half
+    ("full", r"share data: query group 'a0q0' is in both \(4 shared groups\)"),
+    ("full 1-5", r"share data: query group 'a1q0' is in both \(2 shared groups\)"),
+])
+def test_select_and_confirm_holding_the_same_questions_in_other_folders_are_refused(tmp_path, confirm, message):
+    dev = _xquad_like(tmp_path / "dev", [0, 1, 2, 3])
+    folders = {"copy": _xquad_like(tmp_path / "copy", [2, 3, 0, 1]), "full": _xquad_like(tmp_path / "full", list(range(6)))}
+    name, _, articles = confirm.partition(" ")
+    spec = _role_sweep(tmp_path, _select_confirm(f"xquad-r:{dev} 0-1", f"xquad-r:{folders[name]} {articles}".strip()))
+    runner = FakeRunner()
+    with pytest.raises(ConfigError, match=rf"^eval: sel \(role select, xquad-r:{dev}, articles 0-1\) and conf "
+                                          rf"\(role confirm, xquad-r:{folders[name]}.*\) {message}; select and "
+                                          "confirm on disjoint questions$"):
+        sweep.run_sweep(_parse([spec, "--out", tmp_path / "sw"]), runner)
+    assert runner.calls == [] and not (tmp_path / "sw").exists()
+
+
+def test_a_candidate_text_shared_with_another_benchmark_is_refused(tmp_path):
+    dev = _xquad_like(tmp_path / "dev", [0, 1])
+    other = tmp_path / "other.jsonl"      # another format and other ids, one sentence of dev article 1
+    lines = [{"type": "collection", "name": "other"},
+             {"type": "query", "id": "q", "lang": "en", "text": "Where?", "group": "g"},
+             {"type": "candidate", "id": "c", "lang": "en", "text": "EN article 1, ends here", "groups": ["g"]}]
+    other.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    spec = _role_sweep(tmp_path, _select_confirm(f"xquad-r:{dev}", f"jsonl:{other}"))
+    with pytest.raises(ConfigError, match=r"share data: candidate text 'en article 1 ends here.' is in both "
+                                          r"\(1 shared normalized texts\)"):
+        sweep.build_plan(_parse([spec, "--out", tmp_path / "sw"]))
+
+
+def test_disjoint_articles_of_a_reordered_copy_select_and_confirm(tmp_path, caplog):
+    dev = _xquad_like(tmp_path / "dev", [0, 1, 2, 3])
+    copy = _xquad_like(tmp_path / "copy", [2, 3, 0, 1])      # copy articles 0-1 are dev articles 2-3
+    spec = _role_sweep(tmp_path, _select_confirm(f"xquad-r:{dev} 0-1", f"xquad-r:{copy} 0-1"))
+    runner = FakeRunner()
+    assert sweep.run_sweep(_parse([spec, "--out", tmp_path / "sw"]), runner) == 0
+    assert runner.calls
+    with caplog.at_level("WARNING"):        # data not on disk: path rules only, and it says so
+        sweep.build_plan(_parse([_role_sweep(tmp_path, SELECT_CONFIRM), "--out", tmp_path / "sw2"]))
+    assert "eval sel: /d not found here: its select/confirm disjointness is checked by path only" in caplog.text
+
+
 def test_selection_without_confirm_split_or_unfinished_groups_says_so():
     from mixlingual.experiments.cells import EvalSpec
     from mixlingual.experiments.selection import select_and_confirm

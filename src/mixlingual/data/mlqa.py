@@ -9,7 +9,9 @@ give the question and the passage in German and Spanish.
 The positive of a language is the sentence of its context that holds the answer
 (`context="sentence"`, default), the whole paragraph (`"paragraph"`), or the sentence with the
 paragraph kept in `item.meta["contexts"]` (`"sentence+paragraph"`). Hard negatives are the other
-sentences of the same paragraph (`negatives=True`, at most `max_negatives` per language).
+sentences of the same paragraph, nearest first, except those containing the answer (whole tokens
+of normalized text, `mixlingual.data.answers`; counted as `negatives_excluded_containing_answer_XX`)
+(`negatives=True`, at most `max_negatives` per language).
 Sentences are split by `mixlingual.data.sentences` (`splitter`, default ICU as in LAReQA).
 Answers with empty text or an offset outside the context cannot locate a sentence. This is
 the case for EVERY answer of the MLQA test files distributed with XTREME (answers blanked), so
@@ -35,6 +37,7 @@ import re
 from pathlib import Path
 
 from mixlingual.data import mlqa_german
+from mixlingual.data.answers import contains_answer
 from mixlingual.data.records import ParallelItem
 from mixlingual.data.report import ItemList, LoadReport
 from mixlingual.data.sentences import cached_sentence_spans, default_splitter, sentence_index_at
@@ -45,6 +48,9 @@ DESCRIPTION = "MLQA SQuAD-JSON files paired by QA id: answer sentence as positiv
 KINDS = ("parallel",)
 FILE_PATTERN = re.compile(r"^(dev|test)-context-([a-z]+)-question-([a-z]+)\.json$")
 CONTEXT_MODES = ("sentence", "paragraph", "sentence+paragraph")
+# without max_negatives the report counts positives with fewer than this many hard negatives:
+# the shipped MLQA configs train with data.hard_negatives = 3
+REPORTED_NEGATIVES = 3
 
 
 def find_files(path, split: str = "test") -> list[tuple[Path, str, str]]:
@@ -103,7 +109,7 @@ def answer_sentence(context: str, lang: str, start, text: str, splitter: str, re
     return spans, index
 
 
-def join_german_answers(option, path, files, by_id, langs, report: LoadReport) -> None:
+def join_german_answers(option, path, files, by_id, langs, report: LoadReport, splitter: str = "icu") -> None:
     """Apply the `german_answers` option to `by_id` (see `mixlingual.data.mlqa_german`)."""
     splits = {f.name.split("-")[0] for f, _, _ in files}
     if option == "auto" and splits != {"test"}:
@@ -117,7 +123,21 @@ def join_german_answers(option, path, files, by_id, langs, report: LoadReport) -
     if langs is not None and mlqa_german.LANG not in langs:
         report.note("german_rows_unused_de_not_in_langs")
         return
-    mlqa_german.join(by_id, mlqa_german.read_rows(tsv), report)
+    mlqa_german.join(by_id, mlqa_german.read_rows(tsv), report, splitter)
+
+
+def answer_free_negatives(sentences: list[str], answer: str, lang: str, max_negatives, report: LoadReport):
+    """`sentences` without those that contain `answer` (`answers.contains_answer`), counting the
+    excluded ones and the positives left with fewer than `max_negatives` (default
+    REPORTED_NEGATIVES) negatives."""
+    kept = [s for s in sentences if not contains_answer(s, answer, lang)]
+    if len(kept) < len(sentences):
+        report.note(f"negatives_excluded_containing_answer_{lang}", len(sentences) - len(kept))
+        report.note(f"positives_with_negatives_excluded_{lang}")
+    asked = max_negatives or REPORTED_NEGATIVES
+    if len(kept) < asked:
+        report.note(f"positives_with_fewer_than_{asked}_negatives_{lang}")
+    return kept
 
 
 def item_passages(contexts: dict, *, context: str, negatives: bool, max_negatives, splitter: str,
@@ -145,6 +165,8 @@ def item_passages(contexts: dict, *, context: str, negatives: bool, max_negative
         # hardest negatives, and `data.hard_negatives = k` takes the first k.
         by_distance = sorted(range(len(sentences)), key=lambda i: (abs(i - index), i))
         others = [sentences[i] for i in by_distance if sentences[i] != sentences[index]]
+        if negatives:
+            others = answer_free_negatives(others, answer, lang, max_negatives, report)
         if negatives and others:
             hard[lang] = others[:max_negatives]
     return positives, hard, paragraphs, kinds
@@ -168,7 +190,7 @@ def load_parallel(path, *, split: str = "test", context: str = "sentence", negat
     source = "mlqa/" + "+".join(sorted({f.name.split("-")[0] for f, _, _ in files}))  # the files' own split
     items = ItemList(report=report)
     by_id = collect_by_id(files, report)
-    join_german_answers(german_answers, path, files, by_id, langs, report)
+    join_german_answers(german_answers, path, files, by_id, langs, report, splitter)
     for qa_id, (questions, contexts) in by_id.items():
         if langs is not None:
             questions = {k: v for k, v in questions.items() if k in langs}

@@ -7,7 +7,12 @@ joined by QA id it gives the answer of every German context, so the German passa
 the answer sentence (other sentences of the paragraph: hard negatives), and its German
 question joins the item, so German X-X pairs exist. Rows whose id is in no test file become
 German-only items. The TSV has no answer offset: an answer is placed at the test file's
-`answer_start` when the text is there, else at its first occurrence in the paragraph.
+`answer_start` when that file's answer is not blank and the text is there (in this release
+every answer is blank, its `answer_start` 0: no position), else by search: at its first occurrence, or, when it
+occurs in several sentences of the paragraph, in the sentence sharing most words with the
+German question (ties: a sentence holding it as whole words, then the first;
+`mixlingual.data.answers.place_answer`), counted as `german_answers_ambiguous` (and
+`german_answers_not_at_first_occurrence` where that is not the first occurrence's sentence).
 
 Every row is accounted for in the load report's notes (`german_*` keys); a malformed row
 raises `DataError` naming the file, line and field.
@@ -20,7 +25,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from mixlingual.data.answers import place_answer
 from mixlingual.data.report import LoadReport
+from mixlingual.data.sentences import cached_sentence_spans
 from mixlingual.errors import DataError
 
 logger = logging.getLogger("mixlingual.data")
@@ -115,25 +122,33 @@ def read_rows(path) -> dict[str, GermanRow]:
     return rows
 
 
-def locate_answer(context: str, answer: str, start) -> tuple[int | None, str]:
+def locate_answer(context: str, answer: str, start, question: str, splitter: str,
+                  report: LoadReport) -> tuple[int | None, str]:
     """(offset of `answer` in `context`, how it was found): the given offset when the text is
-    there, else the first occurrence; (None, "not_located") when the text is not in `context`."""
+    there, else by `place_answer` (the question picks among sentences holding the answer);
+    (None, "not_located") when the text is not in `context`. Ambiguous placements are counted."""
     if isinstance(start, int) and 0 <= start and context[start:start + len(answer)] == answer:
         return start, "at_offset"
-    found = context.find(answer)
-    return (found, "by_search") if found >= 0 else (None, "not_located")
+    placement = place_answer(context, answer, question, cached_sentence_spans(context, LANG, splitter))
+    if placement.ambiguous:
+        report.note("german_answers_ambiguous")
+    if placement.moved_from_first:
+        report.note("german_answers_not_at_first_occurrence")
+    return (placement.offset, "by_search") if placement.offset is not None else (None, "not_located")
 
 
-def _join_row(row: GermanRow, questions: dict, contexts: dict, report: LoadReport) -> None:
+def _join_row(row: GermanRow, questions: dict, contexts: dict, splitter: str, report: LoadReport) -> None:
     """Put `row`'s answer on the item's German context and its question among its queries."""
     if LANG in contexts:
-        context, start, _ = contexts[LANG]
+        context, start, test_answer = contexts[LANG]
+        if not test_answer:
+            start = None   # a blanked answer's answer_start (0 in every test file) is no position
         if context != row.document:
             report.note("german_documents_differing_from_test_context")
     else:
         context, start = row.document, None
         report.note("german_contexts_added_from_tsv")
-    offset, how = locate_answer(context, row.answer, start)
+    offset, how = locate_answer(context, row.answer, start, row.question, splitter, report)
     report.note(f"german_answers_{how}")
     # an answer that cannot be located keeps a blank answer: the item keeps its paragraph positive
     contexts[LANG] = (context, offset, row.answer if offset is not None else "")
@@ -146,9 +161,11 @@ def _join_row(row: GermanRow, questions: dict, contexts: dict, report: LoadRepor
         report.note("german_questions_differing_kept_test_file")
 
 
-def join(by_id: dict[str, tuple[dict, dict]], rows: dict[str, GermanRow], report: LoadReport) -> None:
+def join(by_id: dict[str, tuple[dict, dict]], rows: dict[str, GermanRow], report: LoadReport,
+         splitter: str = "icu") -> None:
     """Join German rows into `by_id` (QA id -> (questions, contexts)) in place, counting
-    every row (joined, or a new German-only item) and every German context left without a row."""
+    every row (joined, or a new German-only item) and every German context left without a row.
+    `splitter` splits paragraphs into sentences as the loader does (for ambiguous answers)."""
     report.note("german_rows_read", len(rows))
     for qa_id, row in rows.items():
         if qa_id in by_id:
@@ -156,7 +173,7 @@ def join(by_id: dict[str, tuple[dict, dict]], rows: dict[str, GermanRow], report
         else:
             by_id[qa_id] = ({}, {})
             report.note("german_rows_as_new_items")
-        _join_row(row, *by_id[qa_id], report)
+        _join_row(row, *by_id[qa_id], splitter, report)
     without = sum(1 for qa_id, (_, contexts) in by_id.items() if LANG in contexts and qa_id not in rows)
     if without:
         report.note("german_contexts_without_answer_row", without)

@@ -9,9 +9,12 @@ better than it is). A sweep's evaluation benchmarks may therefore carry a role:
   played no part in choosing it;
 * no role         - reported in the tables only, as before.
 
-The two roles must not share data: a benchmark / path with both roles is refused, unless both
-name disjoint `articles` of it (xquad-r: disjoint articles are disjoint questions in every
-language). The check works on the sweep file alone, before anything runs.
+The two roles must not share data, and this is checked before anything runs, in two steps: on
+the sweep file alone, a benchmark / path with both roles is refused unless both name disjoint
+`articles` of it (xquad-r: disjoint articles are disjoint questions in every language); then
+on the data, every select and confirm split on disk is loaded with its options and any shared
+query group id or normalized candidate text is refused (`split_content`), which catches a copy
+of the same files in another folder or a larger release holding the other split.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 
 from mixlingual.errors import ConfigError
 from mixlingual.experiments.cells import EvalSpec
+from mixlingual.experiments.split_content import check_disjoint_content
 
 LOWER_IS_BETTER_PREFIXES = ("rank_distance.",)
 
@@ -68,9 +72,9 @@ def _same_data(a: EvalSpec, b: EvalSpec) -> str | None:
 
 
 def check_roles(evals: list[EvalSpec]) -> None:
-    """Refuse a sweep whose select and confirm benchmarks share data, or that confirms without
-    selecting; the error names the sweep's `eval` entries. Article options are parsed here too,
-    so a malformed one fails before any training."""
+    """Refuse a sweep whose select and confirm benchmarks share data (by path and options, then
+    by content), or that confirms without selecting; the error names the sweep's `eval` entries.
+    Article options are parsed here too, so a malformed one fails before any training."""
     for spec in evals:
         _article_set(spec)
     select = [e for e in evals if e.role == "select"]
@@ -85,6 +89,8 @@ def check_roles(evals: list[EvalSpec]) -> None:
                 raise ConfigError(f"eval: {s.label} (role select) and {c.label} (role confirm) use "
                                   f"{s.benchmark} data with both roles ({reason}); give them disjoint "
                                   "splits, e.g. options: {articles: 0-11} and {articles: 12-23}")
+    if select and confirm:
+        check_disjoint_content(select, confirm)
 
 
 def _mean(summary: dict, group: str, label: str, metric: str) -> float | None:
