@@ -282,10 +282,8 @@ def test_several_baselines_and_rank_distance_tests(tmp_path):
     assert "rank_distance" not in {c["metric"] for c in summary["comparisons"] if c["setting"] == "mono"}
     report = (tmp_path / "sw" / "report.md").read_text()
     assert "| sampling.alpha=1 | sampling.alpha=0 | multi | rank_distance | +10 [+10, +10] |" in report
-    assert "p per-query (ignores clustering)" in report and "p mono (clustered)" in report
-    assert rd["p_seeds"] is None                      # the fake's rank distance has no seed variance
-    mono = rows[("sampling.alpha=1", "sampling.alpha=0", "mono", "map")]
-    assert mono["p_seeds"] is not None and mono["p_seeds"] < 0.05   # 2 seeds a side, Welch over seeds
+    assert "| p | p_holm | questions | queries | dropped | seeds |" in report and "p mono (p_holm)" in report
+    assert rd["dropped_queries"] == 0 and rd["seeds_paired"] and "p_seeds" not in rd and "p_per_query" not in rd
     with pytest.raises(ConfigError, match="baseline \\['nope'\\] is not a group of this sweep"):
         sweep.run_sweep(_args(tmp_path, baseline="nope"), FakeRunner())
 

@@ -4,18 +4,16 @@ Reads only what the cells left on disk (`eval/<label>/metrics.json` and `per_que
 
 Significance protocol (docs/statistics.md; docs/experiments.md): for each benchmark and setting,
 every group is compared with each baseline group (the first one, or `baseline`: one name or a
-list). Per-query rows are paired on query key (queries missing from a seed are dropped and
-counted); the unit of analysis is the parallel question group (`question_group`: all language
-versions of a question, and in cross all its (query, target language) rows). Each comparison
-reports the effect (mean row difference of the seed-averaged scores) with a 95% two-level
-bootstrap interval (seeds, then question groups) and a cluster sign-flip p-value over question
-groups (`significance.clustered_comparison`); Holm-adjusted p-values (over the groups compared
-with one baseline on one benchmark, setting and metric) are reported next to the raw ones. The
-per-query metric (AP by default) is tested in every setting, and the per-query rank distance in
-the multilingual setting when the evaluation wrote it. Beside them: `p_seeds`, a Welch t-test
-over the groups' per-seed benchmark numbers (run-to-run noise; weak with 3 seeds, None below 2),
-and `p_per_query`, the old sign-flip over queries (by its normal limit), which ignores the
-question groups.
+list). Per-query rows are paired on query key; a row missing from any seed of either group is
+left out and counted in `dropped_queries`. The unit of analysis is the parallel question group
+(`question_group`: all language versions of a question, and in cross all its (query, target
+language) rows). Each comparison reports the effect (mean row difference of the seed-averaged
+scores) with a 95% interval and a two-sided p-value from one two-level bootstrap (seeds, then
+question groups; `significance.clustered_comparison`), so p < .05 only when the interval excludes
+0; Holm-adjusted p-values (over the groups compared with one baseline on one benchmark, setting
+and metric) are reported next to the raw ones. Seeds pair only when both groups ran the same seed
+list. The per-query metric (AP by default) is tested in every setting, and the per-query rank
+distance in the multilingual setting when the evaluation wrote it.
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ import numpy as np
 
 from mixlingual.data.jsonl import read_json_records
 from mixlingual.errors import DataError
-from mixlingual.experiments.significance import clustered_comparison, holm_adjust, sign_flip_normal_p
+from mixlingual.experiments.significance import clustered_comparison, holm_adjust
 
 SETTINGS = ("mono", "cross", "multi")
 # Per-query field names tried, in order, for each aggregate metric name.
@@ -145,30 +143,30 @@ class SeedRuns:
     scores: np.ndarray           # (seeds, keys)
     clusters: list[str]          # question group of each key
     seeds: list                  # the seed of each row of `scores` (None where unknown)
+    seen: frozenset              # every key any seed had: what a comparison can lose
 
 
-def seed_runs(group: Group, label: str, metric: str,
-              settings: tuple[str, ...] | None = None) -> tuple[dict[str, SeedRuns], int]:
-    """{setting: SeedRuns}, and how many keys were dropped because some seed lacked them."""
+def seed_runs(group: Group, label: str, metric: str, settings: tuple[str, ...] | None = None) -> dict[str, SeedRuns]:
+    """{setting: SeedRuns} of the group's seeds whose per_query.jsonl exists."""
     found = [(seed, d / "eval" / label / "per_query.jsonl")
              for d, seed in zip(group.cell_dirs, group.seeds or [None] * len(group.cell_dirs))]
     per_seed = [(seed, load_per_query(path, metric, settings)) for seed, path in found if path.exists()]
-    if not per_seed:
-        return {}, 0
-    runs, dropped = {}, 0
+    runs = {}
     for setting in set().union(*(rows for _, rows in per_seed)):
         key_sets = [set(rows.get(setting, {})) for _, rows in per_seed]
         common = sorted(set.intersection(*key_sets), key=str)
-        dropped += len(set.union(*key_sets) - set(common))
         first = per_seed[0][1][setting]
         runs[setting] = SeedRuns(common, np.array([[rows[setting][k][0] for k in common] for _, rows in per_seed]),
-                                 [first[k][1] for k in common], [seed for seed, _ in per_seed])
-    return runs, dropped
+                                 [first[k][1] for k in common], [seed for seed, _ in per_seed],
+                                 frozenset().union(*key_sets))
+    return runs
 
 
 def compare_runs(base: SeedRuns, other: SeedRuns, *, n_resamples: int, seed: int) -> dict:
-    """The clustered comparison of `other` minus `base` on their common keys, with the
-    per-query test (labelled as such: it ignores the question groups) beside it."""
+    """The clustered comparison of `other` minus `base` on the keys every seed of both has.
+
+    `dropped_queries` counts every key seen in some seed of either side but not compared: lost
+    within the baseline's seeds, within the other group's seeds, or present on one side only."""
     common = sorted(set(base.keys) & set(other.keys), key=str)
     if not common:
         raise DataError("the two groups share no query key; cannot pair their scores")
@@ -176,12 +174,10 @@ def compare_runs(base: SeedRuns, other: SeedRuns, *, n_resamples: int, seed: int
     a = base.scores[:, [pos_a[k] for k in common]]
     b = other.scores[:, [pos_b[k] for k in common]]
     clusters = [base.clusters[pos_a[k]] for k in common]
-    paired = len(base.seeds) == len(other.seeds) and None not in base.seeds and base.seeds == other.seeds
-    result = clustered_comparison(a, b, clusters, paired_seeds=paired, n_resamples=n_resamples, seed=seed)
-    # the per-query column is there for comparison only (it ignores the question groups); its normal
-    # limit costs nothing, where the Monte Carlo sign flip over 34k cross-lingual rows cost ~10 s
-    p_per_query = sign_flip_normal_p(a.mean(axis=0), b.mean(axis=0))
-    return {"n_queries": len(common), **result.to_dict(), "p_per_query": p_per_query}
+    result = clustered_comparison(a, b, clusters, seeds_a=base.seeds, seeds_b=other.seeds,
+                                  n_resamples=n_resamples, seed=seed)
+    return {"n_queries": len(common), "dropped_queries": len(base.seen | other.seen) - len(common),
+            **result.to_dict()}
 
 
 def _has_field(group: Group, label: str, name: str) -> bool:
@@ -194,28 +190,6 @@ def _has_field(group: Group, label: str, name: str) -> bool:
     return False
 
 
-def seed_values(group: Group, label: str, setting: str, metric: str) -> list[float]:
-    """The benchmark-level number of every seed of a group (metrics.json), for the run-level test."""
-    key = "rank_distance.mean" if metric == "rank_distance" else f"settings.{setting}.{metric}"
-    values = []
-    for d in group.cell_dirs:
-        path = d / "eval" / label / "metrics.json"
-        if path.exists():
-            value = flatten_numbers(json.loads(path.read_text(encoding="utf-8"))).get(key)
-            if value is not None:
-                values.append(value)
-    return values
-
-
-def welch_p(a: list[float], b: list[float]) -> float | None:
-    """Two-sided Welch t-test over seeds; None with fewer than 2 seeds a side or no variance."""
-    from scipy.stats import ttest_ind
-
-    if len(a) < 2 or len(b) < 2 or (np.var(a) == 0 and np.var(b) == 0):
-        return None
-    return float(ttest_ind(a, b, equal_var=False).pvalue)
-
-
 def compare_groups(groups: list[Group], labels: list[str], *, baseline: str | list[str],
                    metric: str | list[str] = "map", n_resamples: int = 10_000, seed: int = 0) -> list[dict]:
     """Clustered comparison (`compare_runs`) of every group against each baseline, per label and
@@ -225,9 +199,9 @@ def compare_groups(groups: list[Group], labels: list[str], *, baseline: str | li
     baselines = [baseline] if isinstance(baseline, str) else list(baseline)
     metrics = [metric] if isinstance(metric, str) else list(metric)
     rows: list[dict] = []
-    loaded: dict[tuple, tuple[dict[str, SeedRuns], int]] = {}
+    loaded: dict[tuple, dict[str, SeedRuns]] = {}
 
-    def runs_of(group: Group, label: str, test_metric: str, only) -> tuple[dict[str, SeedRuns], int]:
+    def runs_of(group: Group, label: str, test_metric: str, only) -> dict[str, SeedRuns]:
         # every group is compared with several baselines and every baseline with every group: read
         # each group's per_query.jsonl files once per metric, not once per comparison
         key = (group.name, label, test_metric, only)
@@ -241,19 +215,17 @@ def compare_groups(groups: list[Group], labels: list[str], *, baseline: str | li
             tests.append(("rank_distance", ("multi",)))
         for base in baselines:
             for test_metric, only in tests:
-                base_runs, _ = runs_of(by_name[base], label, test_metric, only)
+                base_runs = runs_of(by_name[base], label, test_metric, only)
                 for group in groups:
                     if group.name == base:
                         continue
-                    runs, dropped = runs_of(group, label, test_metric, only)
+                    runs = runs_of(group, label, test_metric, only)
                     for setting in SETTINGS:
                         if setting not in runs or setting not in base_runs:
                             continue
                         result = compare_runs(base_runs[setting], runs[setting], n_resamples=n_resamples, seed=seed)
-                        p_seeds = welch_p(seed_values(by_name[base], label, setting, test_metric),
-                                          seed_values(group, label, setting, test_metric))
                         rows.append({"label": label, "setting": setting, "metric": test_metric, "baseline": base,
-                                     "group": group.name, "dropped_queries": dropped, "p_seeds": p_seeds, **result})
+                                     "group": group.name, **result})
     families = {(r["label"], r["setting"], r["metric"], r["baseline"]) for r in rows}
     for family in families:
         subset = [r for r in rows if (r["label"], r["setting"], r["metric"], r["baseline"]) == family]

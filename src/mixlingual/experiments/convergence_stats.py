@@ -13,8 +13,9 @@ because:
   within what was observed;
 * it is the seed level of the sweep comparisons (docs/statistics.md), so the two reports agree.
 
-The price: with 3-5 seeds it draws from only 3-5 values and is too narrow (about 91% coverage
-for a nominal 95% with 3 seeds, docs/statistics.md); when all seeds agree it is [x, x]. With one
+The price: with 3-5 seeds it draws from only 3-5 values and is too narrow (docs/statistics.md
+simulates the sweeps' two-level interval: 84% coverage for a nominal 95% with 3 seeds when
+run-to-run variation dominates); when all seeds agree it is [x, x]. With one
 seed there is no interval (low = high = None). Per-seed values are kept so readers can see them.
 
 Differences between recipes are paired by seed (seed i of one with seed i of the other, one

@@ -8,8 +8,8 @@ metric) and query language ('all' and each one):
   negative for mAP / MRR@10 / R@1, positive for the rank distance);
 * `ci_low` / `ci_high`: its 95% interval from the two-level bootstrap of
   `significance.clustered_comparison` (seeds resampled, then parallel question groups), clean and
-  perturbed of one model paired (`paired_seeds=True`); `p_value`: the cluster sign-flip test of
-  drop = 0, which conditions on the trained models (docs/statistics.md);
+  perturbed of one model paired (`paired_seeds=True`); `p_value`: two-sided p of drop = 0 from
+  the same bootstrap draws, so p < .05 only when the interval excludes 0 (docs/statistics.md);
 * `per_seed`: each seed's own mean drop.
 
 With a single question group (e.g. one attacked query of a language) there is no interval:
@@ -17,7 +17,7 @@ With a single question group (e.g. one attacked query of a language) there is no
 
 And for each recipe against each baseline (two baselines once: the later minus the earlier), the *difference of drops* (recipe's - baseline's; for
 the mAP-like metrics positive = the recipe loses less), again with `clustered_comparison`, on the
-per-row drops; seeds paired when both recipes ran the same seeds (as `aggregate.compare_runs`).
+per-row drops; seeds paired when both recipes ran the same seed list (`significance.same_seeds`).
 
 Refused (DataError naming the folders): seeds of one recipe run on different conditions (a
 perturbation or attack missing or defined differently) or on different query rows, and recipes
@@ -34,7 +34,7 @@ import numpy as np
 
 from mixlingual.errors import ConfigError, DataError
 from mixlingual.experiments.robustness_folders import MEASURES, ConditionScores, read_model_folder
-from mixlingual.experiments.significance import clustered_comparison
+from mixlingual.experiments.significance import clustered_comparison, same_seeds
 
 ALL = "all"   # the language entry over every query language
 
@@ -220,7 +220,7 @@ def all_differences(recipes: list[RecipeRuns], baselines: list[str], matrices: M
         for runs in recipes:
             if runs.label in baselines and baselines.index(runs.label) <= baselines.index(base_label):
                 continue    # itself, or two baselines already compared the other way round
-            paired = runs.seeds == base.seeds and None not in runs.seeds
+            paired = same_seeds(base.seeds, runs.seeds)
             for (label, name, measure), b in matrices.items():
                 a = matrices.get((base_label, name, measure))
                 if label != runs.label or a is None:

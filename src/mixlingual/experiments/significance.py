@@ -9,7 +9,7 @@ what the choice of queries alone would give?" is answered by two standard paired
   equally likely to carry either sign. The p-value is the share of random sign assignments whose
   mean difference is at least as extreme as the observed one (two-sided). When there are few
   queries (2^n <= `n_resamples`) every assignment is enumerated and the p-value is exact.
-  This is the test the sweep report uses (Smucker et al., 2007, recommend it for IR).
+  Smucker et al. (2007) recommend it for IR; the image-text report uses it (no question groups).
 * `paired_bootstrap_test` - resamples queries with replacement; returns a percentile confidence
   interval of the mean difference and the share of resamples whose mean difference falls on
   the other side of zero (the usual "bootstrap p-value", two-sided).
@@ -23,17 +23,22 @@ report uses (docs/statistics.md):
 
 * the unit of resampling is the parallel question group (`clusters`);
 * effect = mean per-row difference of the seed-averaged scores (B minus A);
-* 95% interval: two-level percentile bootstrap - resample each system's seeds (jointly when the
-  seeds are paired), then question groups - so seed-to-seed variation widens the interval;
-* p-value: sign-flip test over question groups on the seed-averaged per-group total differences
-  (the per-query test above applied to cluster totals; exact when 2^groups <= n_resamples).
-  It conditions on the trained models: it asks whether the choice of questions alone could give
-  the difference, not whether another training run would reproduce it.
+* one set of two-level bootstrap draws - resample each system's seeds (jointly when both ran the
+  same seeds), then question groups - gives both numbers:
+  - 95% interval: the percentile interval of the drawn effects;
+  - p-value: twice the smaller share of draws on either side of 0 (`bootstrap_p`).
+  Both therefore answer the same question ("would other questions and other training runs give
+  an effect of the other sign?"), and p < 1 - confidence only when the interval excludes 0.
+
+An earlier version took p from a sign flip over question groups on the seed-averaged scores; it
+held the trained models fixed while the interval resampled them, so a row could read p < .001
+beside an interval containing 0. A seed-level exact sign flip is no remedy: with 5 seeds it
+cannot go below 2/32 = .0625.
 
 All are seeded, so a report is reproducible bit for bit.
 
-One module on purpose: the clustered analysis reuses the per-query sign-flip test on cluster
-totals, and the tests compare the two kinds of test with each other.
+One module on purpose: the tests compare the clustered analysis with the per-query tests on the
+same simulated data.
 """
 
 from __future__ import annotations
@@ -104,22 +109,6 @@ def paired_randomization_test(a, b, *, n_resamples: int = 10_000, seed: int = 0,
                             exact=enumerated == 2 ** diff.size)
 
 
-def sign_flip_normal_p(a, b) -> float:
-    """Two-sided p of the per-query sign-flip test of mean(b - a) = 0, by its normal limit.
-
-    Under the sign-flip null each difference keeps its size and takes a random sign, so the sum
-    has mean 0 and variance sum(d^2); with thousands of queries (the sweeps' per-query column: 3k
-    to 70k rows) the Monte Carlo test costs seconds per comparison and agrees with this limit to
-    its own resolution. p = 2 (1 - Phi(|sum d| / sqrt(sum d^2))); 1 when every difference is 0.
-    """
-    a, b = _as_pairs(a, b)
-    diff = b - a
-    scale = float(np.sqrt(np.sum(diff ** 2)))
-    if scale == 0.0:
-        return 1.0
-    return float(2.0 * stats.norm.sf(abs(float(diff.sum())) / scale))
-
-
 def paired_bootstrap_test(a, b, *, n_resamples: int = 10_000, seed: int = 0,
                           confidence: float = 0.95, batch: int = 1000) -> PairedTestResult:
     """Paired bootstrap over queries: confidence interval and two-sided p-value of mean(b - a).
@@ -172,9 +161,20 @@ def pair_scores(scores_a: dict, scores_b: dict) -> tuple[list, np.ndarray, np.nd
             np.array([scores_b[k] for k in common], dtype=np.float64))
 
 
+def same_seeds(seeds_a, seeds_b) -> bool:
+    """Whether two systems' seed lists pair: both known (no None), in the same order, identical.
+
+    Equal counts are not enough: seeds 0-2 of one recipe and seeds 3-5 of another are different
+    training runs, and pairing them would treat unrelated run-to-run noise as shared."""
+    if seeds_a is None or seeds_b is None:
+        return False
+    seeds_a, seeds_b = list(seeds_a), list(seeds_b)
+    return bool(seeds_a) and None not in seeds_a and seeds_a == seeds_b
+
+
 @dataclass
 class ClusteredComparison:
-    """Effect of B minus A with a two-level bootstrap interval and a cluster sign-flip p-value."""
+    """Effect of B minus A with its two-level bootstrap interval and p-value (one set of draws)."""
 
     test: str
     n: int                 # paired rows (queries, or (query, target language) pairs)
@@ -188,9 +188,8 @@ class ClusteredComparison:
     ci_low: float
     ci_high: float
     confidence: float
-    p_value: float         # two-sided cluster sign-flip over question groups
+    p_value: float         # two-sided, from the same bootstrap draws as the interval
     n_resamples: int
-    exact: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -245,36 +244,54 @@ def two_level_bootstrap(totals_a: np.ndarray, totals_b: np.ndarray, sizes: np.nd
     return effects
 
 
-def clustered_comparison(runs_a, runs_b, clusters, *, paired_seeds: bool | None = None,
+def bootstrap_p(effects: np.ndarray) -> float:
+    """Two-sided p of "effect = 0" from bootstrap draws of the effect: twice the smaller share of
+    draws at or beyond 0 on either side, counting the observed effect as one draw of each tail
+    ((k + 1) / (R + 1), Davison & Hinkley 1997, so p is never 0), capped at 1.
+
+    Why it agrees with the percentile interval of the same draws: with R draws and numpy's
+    default (linear) quantiles, an interval at level 1 - alpha that contains 0 has at least
+    alpha/2 * R draws on each side of 0 (the quantile lies between two order statistics), so
+    p >= alpha; p < alpha therefore means the interval excludes 0 (tests/test_significance.py
+    checks it over many R)."""
+    draws = np.asarray(effects, dtype=np.float64)
+    below, above = int(np.sum(draws <= 0)), int(np.sum(draws >= 0))
+    return min(1.0, 2.0 * (min(below, above) + 1) / (draws.size + 1))
+
+
+def clustered_comparison(runs_a, runs_b, clusters, *, seeds_a=None, seeds_b=None, paired_seeds: bool | None = None,
                          n_resamples: int = 10_000, seed: int = 0, confidence: float = 0.95) -> ClusteredComparison:
     """Compare B with A on paired rows grouped into parallel question groups, over seeds.
 
     `runs_a` / `runs_b`: (seeds, rows) scores of each system (a 1-D vector is one seed), the rows
-    aligned between the two; `clusters`: the question group of each row. `paired_seeds`: resample
-    seed i of A and seed i of B together (both ran the same seeds, in that order); None = paired
-    when both have equally many seeds. Returns the effect (mean over rows of the seed-averaged
-    difference), its two-level bootstrap percentile interval and the two-sided cluster sign-flip
-    p-value on the seed-averaged per-group totals (see the module docstring).
+    aligned between the two; `clusters`: the question group of each row. `seeds_a` / `seeds_b`:
+    the training seed of each row of `runs_a` / `runs_b`. `paired_seeds`: resample seed i of A and
+    seed i of B together; None = paired only when both seed lists are given and identical
+    (`same_seeds`), never merely because both have as many seeds. Returns the effect (mean over
+    rows of the seed-averaged difference), its two-level bootstrap percentile interval and the
+    two-sided bootstrap p from the same draws (see the module docstring).
     """
     a, b = _as_runs(runs_a, "runs_a"), _as_runs(runs_b, "runs_b")
     labels = np.asarray(clusters).ravel()
     if a.shape[1] != b.shape[1] or labels.size != a.shape[1]:
         raise MixlingualError(f"clustered comparison needs equally many rows and cluster labels, got "
                               f"{a.shape[1]}, {b.shape[1]} and {labels.size}")
+    for name, seeds, runs in (("seeds_a", seeds_a, a), ("seeds_b", seeds_b, b)):
+        if seeds is not None and len(seeds) != runs.shape[0]:
+            raise MixlingualError(f"{name}: {len(seeds)} seeds given for {runs.shape[0]} rows of scores")
     _, codes = np.unique(labels, return_inverse=True)
     n_clusters = int(codes.max()) + 1
     sizes = np.bincount(codes, minlength=n_clusters).astype(np.float64)
     totals_a, totals_b = cluster_totals(a, codes, n_clusters), cluster_totals(b, codes, n_clusters)
-    flip = paired_randomization_test(totals_a.mean(axis=0), totals_b.mean(axis=0),
-                                     n_resamples=n_resamples, seed=seed)
-    paired = a.shape[0] == b.shape[0] if paired_seeds is None else paired_seeds
+    paired = same_seeds(seeds_a, seeds_b) if paired_seeds is None else paired_seeds
     if paired and a.shape[0] != b.shape[0]:
         raise MixlingualError(f"paired seeds need equally many seeds a side, got {a.shape[0]} and {b.shape[0]}")
+    # seed + 1: the stream the interval has always used, so intervals stay what they were
     effects = two_level_bootstrap(totals_a, totals_b, sizes, paired_seeds=paired, n_resamples=n_resamples,
                                   rng=np.random.default_rng(seed + 1))
     tail = (1.0 - confidence) / 2
     low, high = np.quantile(effects, [tail, 1.0 - tail])
     mean_a, mean_b = float(a.mean()), float(b.mean())
-    return ClusteredComparison("cluster-sign-flip+two-level-bootstrap", a.shape[1], n_clusters, a.shape[0],
-                               b.shape[0], paired, mean_a, mean_b, mean_b - mean_a, float(low), float(high),
-                               confidence, flip.p_value, flip.n_resamples, flip.exact)
+    return ClusteredComparison("two-level-bootstrap", a.shape[1], n_clusters, a.shape[0], b.shape[0], paired,
+                               mean_a, mean_b, mean_b - mean_a, float(low), float(high), confidence,
+                               bootstrap_p(effects), n_resamples)

@@ -290,11 +290,11 @@ def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str
     result = {"selection": selection, "candidates": candidates, "groups": [{"name": g.name, "recipe": g.recipe, "overrides": g.overrides, "seeds": g.seeds,
                           "cells": [str(d) for d in g.cell_dirs]} for g in groups],
               "metrics": summary, "comparisons": comparisons, "pareto": fronts, "failed": failed,
-              "baseline": baseline, "baselines": baselines, "significance": {"test": "cluster-sign-flip+two-level-bootstrap", "metric": options["metric"][0],
+              "baseline": baseline, "baselines": baselines, "significance": {"test": "two-level-bootstrap", "metric": options["metric"][0],
                                               "metrics": options["metric"],
                                                      "n_resamples": options["n_resamples"], "unit": "question group",
-                                                     "seed_handling": "p: scores averaged over seeds first; "
-                                                     "interval: seeds resampled, then question groups",
+                                                     "seed_handling": "interval and p from the same draws: "
+                                                     "seeds resampled, then question groups",
                                                      "docs": "docs/statistics.md"}}
     write_atomic(plan.out_dir / "summary.json", json.dumps(result, indent=2, default=str))
     write_atomic(plan.out_dir / "report.md", render_report(

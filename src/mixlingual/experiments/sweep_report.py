@@ -38,11 +38,10 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
     (the selected recipe, `render_selection`) goes first; `roles` marks select / confirm sections."""
     lines = [f"# {title}", ""]
     lines.append(f"{len(groups)} groups x seeds; values are mean ± sample std over seeds (n given per "
-                 f"group). p (clustered) = two-sided sign-flip test over parallel question groups "
-                 f"({n_resamples} resamples) of per-query {metric} against the baseline **{baseline}**, "
-                 "scores averaged over seeds first; p_holm = Holm-adjusted over the groups of one setting. "
-                 "Effects carry a 95% interval from a two-level bootstrap (seeds, then question groups); "
-                 "see docs/statistics.md.")
+                 f"group). Effects of per-query {metric} against the baseline **{baseline}** carry a 95% "
+                 f"interval and a two-sided p from one two-level bootstrap ({n_resamples} resamples: seeds, "
+                 "then parallel question groups), so p < 0.05 only when the interval excludes 0; "
+                 "p_holm = Holm-adjusted over the groups of one setting; see docs/statistics.md.")
     lines.append("")
     if failed:
         lines += ["**Failed cells** (rerun the same command to retry them):", ""]
@@ -56,7 +55,7 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
         role = (roles or {}).get(label)
         lines += [f"## {label}" + (f" ({role} split)" if role else ""), ""]
         shown = [g for g in groups if summary.get(g.name, {}).get(label)]   # groups evaluated on it
-        header = ["group", "n"] + [name for _, name in TABLE_METRICS] + [f"p {s} (clustered)" for s in SETTINGS]
+        header = ["group", "n"] + [name for _, name in TABLE_METRICS] + [f"p {s} (p_holm)" for s in SETTINGS]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
         for group in shown:
@@ -78,18 +77,16 @@ def render_report(summary: dict, groups: list[Group], labels: list[str], compari
         tests = [c for c in comparisons if c["label"] == label]
         if tests:
             lines += ["Paired comparisons (effect = group - baseline, mean over paired queries, with its "
-                      "95% interval over seeds and question groups; rank distance: lower is less language "
-                      "bias). The unit is the parallel question group; the last column treats every query "
-                      "as independent and is shown for comparison only:", "",
-                      "| group | vs | setting | metric | effect [95% CI] | p (clustered) | p_holm | questions | "
-                      "queries | seeds | p over seeds (Welch) | p per-query (ignores clustering) |",
-                      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                      "95% interval and p over seeds and question groups; rank distance: lower is less "
+                      "language bias; dropped: queries some seed of either side lacks, left out):", "",
+                      "| group | vs | setting | metric | effect [95% CI] | p | p_holm | questions | "
+                      "queries | dropped | seeds |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|"]
             for c in tests:
                 lines.append(f"| {c['group']} | {c['baseline']} | {c['setting']} | {c['metric']} | "
                              f"{_fmt_effect(c)} | {_fmt_p(c['p_value'])} | {_fmt_p(c['p_holm'])} | "
-                             f"{c['n_clusters']} | {c['n_queries']} | {c['n_seeds_b']} vs {c['n_seeds_a']}"
-                             f"{' (paired)' if c['seeds_paired'] else ''} | {_fmt_p(c.get('p_seeds')) or '-'} | "
-                             f"{_fmt_p(c['p_per_query'])} |")
+                             f"{c['n_clusters']} | {c['n_queries']} | {c['dropped_queries']} | "
+                             f"{c['n_seeds_b']} vs {c['n_seeds_a']}{' (paired)' if c['seeds_paired'] else ''} |")
             lines.append("")
         if fronts.get(label):
             lines += [f"Pareto front (mono vs multi mAP): {', '.join(fronts[label])}", ""]
