@@ -16,6 +16,7 @@ from test_sampling import check_batch
 from mixlingual.data.overlap import normalize_text
 from mixlingual.data.records import ParallelItem
 from mixlingual.errors import ConfigError
+from mixlingual.training.sampling.batch import BatchGuard, item_keys
 from mixlingual.training.sampling.mixture import (CrossLingualBatchSampler, HybridBatchSampler, MixtureBatchSampler,
                                                   MonolingualBatchSampler)
 from mixlingual.training.sampling.stream import StreamingBatchSampler
@@ -41,9 +42,12 @@ def text_collisions(pairs, items) -> list[str]:
 
 
 def fixture_items() -> list[ParallelItem]:
-    """10 items in 10 groups, 6 clusters: 3 questions on one paragraph (written differently but
+    """12 items in 12 groups, 7 clusters: 3 questions on one paragraph (written differently but
     equal once normalized, one of them Spanish-only on the de side), 2 on one paragraph's sentences
-    whose hard negatives are each other's positives, 5 unrelated."""
+    whose hard negatives are each other's positives, 5 unrelated, and a one-sided pair: o2's hard
+    negatives are o1's positives (in both languages, so every pair's language choice clashes), but
+    o1 has none, so only the rule "a new item's hard negative may not equal a positive already in
+    the batch" keeps o2 out of a batch that already holds o1."""
     def item(name, positives, negatives=None):
         return ParallelItem(id=name, queries={"de": f"Frage {name}?", "es": f"¿Pregunta {name}?"},
                             positives=positives, negatives=negatives or {})
@@ -56,7 +60,21 @@ def fixture_items() -> list[ParallelItem]:
              item("s2", {"de": "Satz zwei.", "es": "Frase dos."},
                   {"de": ["Satz eins.", "Satz drei."], "es": ["Frase uno.", "Frase tres."]})]
     items += [item(f"u{i}", {"de": f"Einzeltext {i}.", "es": f"Texto único {i}."}) for i in range(5)]
+    one_sided = {"de": "Der Fluss friert im Winter zu.", "es": "El río se congela en invierno."}
+    items += [item("o1", one_sided),
+              item("o2", {"de": "Die Brücke ist alt.", "es": "El puente es viejo."},
+                   {lang: list(one_sided.values()) for lang in ("de", "es")})]
     return items
+
+
+def test_guard_refuses_a_hard_negative_equal_to_a_positive_already_in_the_batch():
+    """The one-sided case: the batch's item has no hard negatives, so the symmetric clause (a new
+    positive equal to a hard negative already there) cannot refuse; only this rule does."""
+    by_id = {item.id: item_keys(item) for item in fixture_items()}
+    guard = BatchGuard()
+    guard.add(by_id["o1"])
+    assert not guard.admits(by_id["o2"])
+    assert guard.admits(by_id["u0"])  # an unrelated item still joins: the guard is not refusing everything
 
 
 @pytest.mark.parametrize("make", [
