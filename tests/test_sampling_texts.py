@@ -14,9 +14,9 @@ import pytest
 from test_sampling import check_batch
 
 from mixlingual.data.overlap import normalize_text
-from mixlingual.data.records import ParallelItem
+from mixlingual.data.records import PARALLEL_PARAGRAPH, ParallelItem
 from mixlingual.errors import ConfigError
-from mixlingual.training.sampling.batch import BatchGuard, item_keys
+from mixlingual.training.sampling.batch import BatchGuard, ItemKeys, item_keys
 from mixlingual.training.sampling.mixture import (CrossLingualBatchSampler, HybridBatchSampler, MixtureBatchSampler,
                                                   MonolingualBatchSampler)
 from mixlingual.training.sampling.stream import StreamingBatchSampler
@@ -110,6 +110,53 @@ def test_streaming_sampler_never_batches_identical_texts():
                 assert not text_collisions(batch.pairs, items), (ratios, epoch, batch)
 
 
+def text_keys(item) -> ItemKeys:
+    """The item's group and texts only: what the guard knew before the parallel-paragraph key."""
+    keys = item_keys(item)
+    return ItemKeys(keys.group, keys.positives, keys.negatives)
+
+
+def chained_paragraph_items() -> list[ParallelItem]:
+    """Three questions on one paragraph, each with a different pair of its translations: a (de, es)
+    and b (vi, zh) share no text, c (de, vi) shares one with each. Plus 8 unrelated items."""
+    paragraph = {"de": "Der Absatz über Wien.", "es": "El párrafo sobre Viena.",
+                 "vi": "Đoạn văn về Viên.", "zh": "关于维也纳的段落。"}
+
+    def item(name, langs, key):
+        return ParallelItem(id=name, queries={x: f"{name} question {x}" for x in langs},
+                            positives={x: paragraph[x] if key == "vienna" else f"{name} text {x}" for x in langs},
+                            meta={PARALLEL_PARAGRAPH: key})
+
+    items = [item("a", ["de", "es"], "vienna"), item("b", ["vi", "zh"], "vienna"), item("c", ["de", "vi"], "vienna")]
+    return items + [item(f"u{i}", ["de", "es", "vi", "zh"], f"u{i}") for i in range(8)]
+
+
+def test_the_text_rule_alone_lets_two_items_of_one_paragraph_meet():
+    """Why the paragraph key exists: without it the guard admits b next to a (no shared text)."""
+    a, b, _ = chained_paragraph_items()[:3]
+    guard = BatchGuard()
+    guard.add(text_keys(a))
+    assert guard.admits(text_keys(b))
+
+
+@pytest.mark.parametrize("make", [
+    lambda items: CrossLingualBatchSampler(items, 4, seed=1),
+    lambda items: HybridBatchSampler(items, 4, alpha=0.5, seed=1),
+    lambda items: MixtureBatchSampler(items, 4, MIXTURE, seed=1),
+    lambda items: StreamingBatchSampler(lambda: iter(items), 2, {"X-Y": 1.0}, buffer_size=8, seed=1),
+    lambda items: StreamingBatchSampler(lambda: iter(items), 2, MIXTURE, buffer_size=8, seed=1),
+], ids=["X-Y", "hybrid", "mixture", "stream-X-Y", "stream-mixture"])
+def test_items_of_one_parallel_paragraph_never_share_a_batch(make):
+    items = chained_paragraph_items()
+    sampler = make(items)
+    for epoch in range(40):
+        sampler.set_epoch(epoch)
+        for batch in sampler:
+            check_batch(batch, items, sampler.batch_size)
+            paragraphs = [items[p.item_index].meta[PARALLEL_PARAGRAPH] for p in batch.pairs]
+            assert len(paragraphs) == len(set(paragraphs)), (epoch, batch)
+
+
 def test_too_few_distinct_texts_for_a_batch_is_a_config_error():
     items = fixture_items()[:5]  # 2 clusters: the paragraph and the two sentences
     with pytest.raises(ConfigError, match="train.batch_size.*passage texts"):
@@ -167,3 +214,36 @@ def test_real_mlqa_stream_epoch_has_no_identical_text_collisions():
     for batch in sampler:
         check_batch(batch, items, 32)
         assert not text_collisions(batch.pairs, items), batch
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_real_mlqa_items_of_one_parallel_paragraph_never_share_a_batch():
+    """MLQA test holds item pairs of one paragraph that share no text (linked only through other
+    items: 16 with German answers); the guard keeps each of them apart, and no epoch batches them."""
+    import itertools
+    from collections import defaultdict
+
+    items = _mlqa(split="test", german_answers="auto")
+    by_paragraph = defaultdict(list)
+    for index, item in enumerate(items):
+        by_paragraph[item.meta[PARALLEL_PARAGRAPH]].append(index)
+    keys = [item_keys(item) for item in items]
+
+    def text_rule_admits(a: int, b: int) -> bool:
+        guard = BatchGuard()
+        guard.add(text_keys(items[a]))
+        return guard.admits(text_keys(items[b]))
+
+    linked_only_through_others = [(a, b) for members in by_paragraph.values()
+                                  for a, b in itertools.combinations(members, 2)
+                                  if text_rule_admits(a, b) and text_rule_admits(b, a)]
+    assert len(linked_only_through_others) >= 10  # the data has such pairs: the key has work to do
+    for a, b in linked_only_through_others:
+        guard = BatchGuard()
+        guard.add(keys[a])
+        assert not guard.admits(keys[b]), (items[a].id, items[b].id)
+    for sampler in (CrossLingualBatchSampler(items, 64, seed=0), HybridBatchSampler(items, 64, alpha=0.5, seed=0)):
+        for batch in sampler:
+            paragraphs = [items[p.item_index].meta[PARALLEL_PARAGRAPH] for p in batch.pairs]
+            assert len(paragraphs) == len(set(paragraphs)), batch
