@@ -42,7 +42,7 @@ def text_collisions(pairs, items) -> list[str]:
 
 
 def fixture_items() -> list[ParallelItem]:
-    """12 items in 12 groups, 7 clusters: 3 questions on one paragraph (written differently but
+    """12 items in 12 groups, 8 clusters: 3 questions on one paragraph (written differently but
     equal once normalized, one of them Spanish-only on the de side), 2 on one paragraph's sentences
     whose hard negatives are each other's positives, 5 unrelated, and a one-sided pair: o2's hard
     negatives are o1's positives (in both languages, so every pair's language choice clashes), but
