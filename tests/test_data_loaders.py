@@ -58,6 +58,32 @@ def test_mlqa_test_files_with_blank_answers_are_reported_not_hidden():
     assert len(skipped) == 0 and skipped.report.skipped["no_usable_answer"] == 2
 
 
+def _squad_file(path: Path, paragraphs: dict[str, list[str]]) -> None:
+    """A SQuAD-JSON file with blank answers (as in the MLQA test release): context -> QA ids."""
+    data = [{"title": "t", "paragraphs": [
+        {"context": context, "qas": [{"id": qa, "question": f"question {qa}?", "answers": [{"text": "", "answer_start": 0}]}
+                                     for qa in ids]} for context, ids in paragraphs.items()]}]
+    path.write_text(json.dumps({"version": "1.0", "data": data}), encoding="utf-8")
+
+
+def test_mlqa_parallel_paragraph_links_questions_through_shared_translations(tmp_path):
+    """a (context de) and b (context vi) share no text; c has both contexts, so all three are one
+    parallel paragraph. e's German context differs from a's only by quotes; d is another paragraph."""
+    folder = tmp_path / "MLQA_V1" / "test"
+    folder.mkdir(parents=True)
+    de, vi = "Wien liegt an der Donau. Es hat zwei Millionen Einwohner.", "Viên nằm bên sông Danube. Có hai triệu dân."
+    _squad_file(folder / "test-context-de-question-es.json", {de: ["a", "c"], "Graz liegt an der Mur.": ["d"]})
+    _squad_file(folder / "test-context-vi-question-zh.json", {vi: ["b", "c"]})
+    _squad_file(folder / "test-context-de-question-zh.json", {'"' + de.replace("Donau", '"Donau"'): ["e"]})
+    items = load_parallel("mlqa", tmp_path)
+    paragraph = {item.id: item.meta["parallel_paragraph"] for item in items}
+    by_id = {item.id: item for item in items}
+    assert sorted(by_id) == ["a", "b", "c", "d", "e"]
+    assert set(by_id["a"].positives.values()).isdisjoint(by_id["b"].positives.values())
+    assert paragraph == {"a": "mlqa:a", "b": "mlqa:a", "c": "mlqa:a", "e": "mlqa:a", "d": "mlqa:d"}
+    assert items.report.notes["parallel_paragraphs"] == 2
+
+
 def test_mlqa_single_file_and_bad_names(tmp_path):
     one = load_parallel("mlqa", FIX / "mlqa/MLQA_V1/dev/dev-context-de-question-es.json")
     assert one[0].queries.keys() == {"es"} and one[0].positives.keys() == {"de"}

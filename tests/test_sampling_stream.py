@@ -69,6 +69,42 @@ def test_resume_and_ddp():
         assert len(set(groups)) == 4
 
 
+def conflict_free_items(n: int, langs=("de", "es", "zh")) -> list[ParallelItem]:
+    """`n` items in `n` groups with distinct texts in every language: nothing keeps any two apart."""
+    return [ParallelItem(id=f"i{k}", queries={x: f"q {k} {x}" for x in langs},
+                         positives={x: f"p {k} {x}" for x in langs}, group=f"g{k}") for k in range(n)]
+
+
+@pytest.mark.parametrize("ratios, batch_size, world_size", [
+    ({"X-Y": 1.0}, 10, 1),                       # the issue's case: 200 items, batch 10, buffer 50
+    ({"X-X": 0.5, "X-Y": 0.5}, 10, 1),
+    ({"X-X": 0.3, "X-Y": 0.4, "mixed": 0.3}, 5, 2),
+], ids=["X-Y", "hybrid", "mixture-ddp"])
+def test_an_epoch_over_conflict_free_data_serves_every_item_once_as_in_memory(ratios, batch_size, world_size):
+    """No item is served again while an unserved one is buffered or still in the stream: on data
+    without conflicts an epoch serves each of the 200 items exactly once, like the in-memory
+    sampler on the same data."""
+    from mixlingual.training.sampling.mixture import MixtureBatchSampler
+
+    items = conflict_free_items(200)
+    ids = {item.id: index for index, item in enumerate(items)}
+    for epoch in range(3):
+        served = {"stream": Counter(), "memory": Counter()}
+        for rank in range(world_size):
+            options = {"seed": 4, "rank": rank, "world_size": world_size}
+            stream = StreamingBatchSampler(lambda: iter(items), batch_size, ratios, buffer_size=50, **options)
+            memory = MixtureBatchSampler(items, batch_size, ratios, **options)
+            for name, sampler in (("stream", stream), ("memory", memory)):
+                sampler.set_epoch(epoch)
+                for batch in sampler:
+                    check_batch(batch, items, batch_size)
+                    served[name].update(p.item_index for p in batch.pairs)
+        assert served["memory"] == Counter(ids.values())  # the reference: all 200, once each
+        again = sum(1 for count in served["stream"].values() if count > 1)
+        assert served["stream"] == served["memory"], (f"epoch {epoch}: the stream served {len(served['stream'])} "
+                                                      f"distinct items, {again} of them more than once")
+
+
 def test_small_buffer_is_a_config_error():
     with pytest.raises(ConfigError, match="data.buffer_size"):
         StreamingBatchSampler(lambda: iter(make_items(10)), 8, {"X-Y": 1.0}, buffer_size=16)

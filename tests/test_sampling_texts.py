@@ -14,8 +14,9 @@ import pytest
 from test_sampling import check_batch
 
 from mixlingual.data.overlap import normalize_text
-from mixlingual.data.records import ParallelItem
+from mixlingual.data.records import PARALLEL_PARAGRAPH, ParallelItem
 from mixlingual.errors import ConfigError
+from mixlingual.training.sampling.batch import BatchGuard, ItemKeys, item_keys
 from mixlingual.training.sampling.mixture import (CrossLingualBatchSampler, HybridBatchSampler, MixtureBatchSampler,
                                                   MonolingualBatchSampler)
 from mixlingual.training.sampling.stream import StreamingBatchSampler
@@ -41,9 +42,12 @@ def text_collisions(pairs, items) -> list[str]:
 
 
 def fixture_items() -> list[ParallelItem]:
-    """10 items in 10 groups, 6 clusters: 3 questions on one paragraph (written differently but
+    """12 items in 12 groups, 8 clusters: 3 questions on one paragraph (written differently but
     equal once normalized, one of them Spanish-only on the de side), 2 on one paragraph's sentences
-    whose hard negatives are each other's positives, 5 unrelated."""
+    whose hard negatives are each other's positives, 5 unrelated, and a one-sided pair: o2's hard
+    negatives are o1's positives (in both languages, so every pair's language choice clashes), but
+    o1 has none, so only the rule "a new item's hard negative may not equal a positive already in
+    the batch" keeps o2 out of a batch that already holds o1."""
     def item(name, positives, negatives=None):
         return ParallelItem(id=name, queries={"de": f"Frage {name}?", "es": f"¿Pregunta {name}?"},
                             positives=positives, negatives=negatives or {})
@@ -56,7 +60,21 @@ def fixture_items() -> list[ParallelItem]:
              item("s2", {"de": "Satz zwei.", "es": "Frase dos."},
                   {"de": ["Satz eins.", "Satz drei."], "es": ["Frase uno.", "Frase tres."]})]
     items += [item(f"u{i}", {"de": f"Einzeltext {i}.", "es": f"Texto único {i}."}) for i in range(5)]
+    one_sided = {"de": "Der Fluss friert im Winter zu.", "es": "El río se congela en invierno."}
+    items += [item("o1", one_sided),
+              item("o2", {"de": "Die Brücke ist alt.", "es": "El puente es viejo."},
+                   {lang: list(one_sided.values()) for lang in ("de", "es")})]
     return items
+
+
+def test_guard_refuses_a_hard_negative_equal_to_a_positive_already_in_the_batch():
+    """The one-sided case: the batch's item has no hard negatives, so the symmetric clause (a new
+    positive equal to a hard negative already there) cannot refuse; only this rule does."""
+    by_id = {item.id: item_keys(item) for item in fixture_items()}
+    guard = BatchGuard()
+    guard.add(by_id["o1"])
+    assert not guard.admits(by_id["o2"])
+    assert guard.admits(by_id["u0"])  # an unrelated item still joins: the guard is not refusing everything
 
 
 @pytest.mark.parametrize("make", [
@@ -90,6 +108,53 @@ def test_streaming_sampler_never_batches_identical_texts():
             for batch in sampler:
                 check_batch(batch, items, 2)
                 assert not text_collisions(batch.pairs, items), (ratios, epoch, batch)
+
+
+def text_keys(item) -> ItemKeys:
+    """The item's group and texts only: what the guard knew before the parallel-paragraph key."""
+    keys = item_keys(item)
+    return ItemKeys(keys.group, keys.positives, keys.negatives)
+
+
+def chained_paragraph_items() -> list[ParallelItem]:
+    """Three questions on one paragraph, each with a different pair of its translations: a (de, es)
+    and b (vi, zh) share no text, c (de, vi) shares one with each. Plus 8 unrelated items."""
+    paragraph = {"de": "Der Absatz über Wien.", "es": "El párrafo sobre Viena.",
+                 "vi": "Đoạn văn về Viên.", "zh": "关于维也纳的段落。"}
+
+    def item(name, langs, key):
+        return ParallelItem(id=name, queries={x: f"{name} question {x}" for x in langs},
+                            positives={x: paragraph[x] if key == "vienna" else f"{name} text {x}" for x in langs},
+                            meta={PARALLEL_PARAGRAPH: key})
+
+    items = [item("a", ["de", "es"], "vienna"), item("b", ["vi", "zh"], "vienna"), item("c", ["de", "vi"], "vienna")]
+    return items + [item(f"u{i}", ["de", "es", "vi", "zh"], f"u{i}") for i in range(8)]
+
+
+def test_the_text_rule_alone_lets_two_items_of_one_paragraph_meet():
+    """Why the paragraph key exists: without it the guard admits b next to a (no shared text)."""
+    a, b, _ = chained_paragraph_items()[:3]
+    guard = BatchGuard()
+    guard.add(text_keys(a))
+    assert guard.admits(text_keys(b))
+
+
+@pytest.mark.parametrize("make", [
+    lambda items: CrossLingualBatchSampler(items, 4, seed=1),
+    lambda items: HybridBatchSampler(items, 4, alpha=0.5, seed=1),
+    lambda items: MixtureBatchSampler(items, 4, MIXTURE, seed=1),
+    lambda items: StreamingBatchSampler(lambda: iter(items), 2, {"X-Y": 1.0}, buffer_size=8, seed=1),
+    lambda items: StreamingBatchSampler(lambda: iter(items), 2, MIXTURE, buffer_size=8, seed=1),
+], ids=["X-Y", "hybrid", "mixture", "stream-X-Y", "stream-mixture"])
+def test_items_of_one_parallel_paragraph_never_share_a_batch(make):
+    items = chained_paragraph_items()
+    sampler = make(items)
+    for epoch in range(40):
+        sampler.set_epoch(epoch)
+        for batch in sampler:
+            check_batch(batch, items, sampler.batch_size)
+            paragraphs = [items[p.item_index].meta[PARALLEL_PARAGRAPH] for p in batch.pairs]
+            assert len(paragraphs) == len(set(paragraphs)), (epoch, batch)
 
 
 def test_too_few_distinct_texts_for_a_batch_is_a_config_error():
@@ -149,3 +214,36 @@ def test_real_mlqa_stream_epoch_has_no_identical_text_collisions():
     for batch in sampler:
         check_batch(batch, items, 32)
         assert not text_collisions(batch.pairs, items), batch
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_real_mlqa_items_of_one_parallel_paragraph_never_share_a_batch():
+    """MLQA test holds item pairs of one paragraph that share no text (linked only through other
+    items: 16 with German answers); the guard keeps each of them apart, and no epoch batches them."""
+    import itertools
+    from collections import defaultdict
+
+    items = _mlqa(split="test", german_answers="auto")
+    by_paragraph = defaultdict(list)
+    for index, item in enumerate(items):
+        by_paragraph[item.meta[PARALLEL_PARAGRAPH]].append(index)
+    keys = [item_keys(item) for item in items]
+
+    def text_rule_admits(a: int, b: int) -> bool:
+        guard = BatchGuard()
+        guard.add(text_keys(items[a]))
+        return guard.admits(text_keys(items[b]))
+
+    linked_only_through_others = [(a, b) for members in by_paragraph.values()
+                                  for a, b in itertools.combinations(members, 2)
+                                  if text_rule_admits(a, b) and text_rule_admits(b, a)]
+    assert len(linked_only_through_others) >= 10  # the data has such pairs: the key has work to do
+    for a, b in linked_only_through_others:
+        guard = BatchGuard()
+        guard.add(keys[a])
+        assert not guard.admits(keys[b]), (items[a].id, items[b].id)
+    for sampler in (CrossLingualBatchSampler(items, 64, seed=0), HybridBatchSampler(items, 64, alpha=0.5, seed=0)):
+        for batch in sampler:
+            paragraphs = [items[p.item_index].meta[PARALLEL_PARAGRAPH] for p in batch.pairs]
+            assert len(paragraphs) == len(set(paragraphs)), batch

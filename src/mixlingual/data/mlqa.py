@@ -27,6 +27,14 @@ items. The other languages keep paragraph positives. The report's notes count th
 of each language by kind (`sentence_positives_de`, `paragraph_positives_es`, ...) and every
 German row (`german_*`).
 
+Every item's `meta["parallel_paragraph"]` names its paragraph across translations: QA ids
+that share a context (in any language, compared after `normalize_text`, so the German TSV's
+copies with stray quotes match their test-file paragraph) belong to one paragraph, transitively.
+Several questions ask about one paragraph, and an item's passages in one language are
+translations of another item's in a second language even when the two share no text; the
+samplers keep items of one parallel paragraph out of each other's batches. The ids come from
+every file read (before `langs` drops languages), so a translation outside `langs` still links.
+
 PATH is the dataset root (holding `MLQA_V1/`), a split folder, or one file; `split` picks
 "test" (default, training data here) or "dev" under a root.
 """
@@ -38,7 +46,8 @@ from pathlib import Path
 
 from mixlingual.data import mlqa_german
 from mixlingual.data.answers import contains_answer
-from mixlingual.data.records import ParallelItem
+from mixlingual.data.overlap import text_id
+from mixlingual.data.records import PARALLEL_PARAGRAPH, ParallelItem
 from mixlingual.data.report import ItemList, LoadReport
 from mixlingual.data.sentences import cached_sentence_spans, default_splitter, sentence_index_at
 from mixlingual.data.squad import read_squad
@@ -87,6 +96,31 @@ def collect_by_id(files, report: LoadReport):
                 contexts[context_lang] = (para.context, qa.answer_start, qa.answer_text)
     report.note("files", len(files))
     return by_id
+
+
+def parallel_paragraphs(by_id: dict[str, tuple[dict, dict]], report: LoadReport) -> dict[str, str]:
+    """QA id -> its parallel paragraph's id ("mlqa:" + the smallest QA id of the paragraph).
+
+    Union-find over QA ids: two ids sharing a context text (normalized, any language) are joined,
+    so an id with contexts de+es and one with vi share a paragraph through an id with de+vi.
+    """
+    parent = {qa_id: qa_id for qa_id in by_id}
+
+    def root(qa_id: str) -> str:
+        while parent[qa_id] != qa_id:
+            parent[qa_id] = parent[parent[qa_id]]
+            qa_id = parent[qa_id]
+        return qa_id
+
+    first_with_text: dict[int, str] = {}
+    for qa_id, (_, contexts) in by_id.items():
+        for text, _, _ in contexts.values():
+            other = first_with_text.setdefault(text_id(text), qa_id)
+            a, b = root(qa_id), root(other)
+            parent[max(a, b)] = min(a, b)  # the smallest id is the root: the paragraph's id
+    paragraph_of = {qa_id: f"mlqa:{root(qa_id)}" for qa_id in by_id}
+    report.note("parallel_paragraphs", len(set(paragraph_of.values())))
+    return paragraph_of
 
 
 def answer_sentence(context: str, lang: str, start, text: str, splitter: str, report: LoadReport):
@@ -191,6 +225,7 @@ def load_parallel(path, *, split: str = "test", context: str = "sentence", negat
     items = ItemList(report=report)
     by_id = collect_by_id(files, report)
     join_german_answers(german_answers, path, files, by_id, langs, report, splitter)
+    paragraph_of = parallel_paragraphs(by_id, report)
     for qa_id, (questions, contexts) in by_id.items():
         if langs is not None:
             questions = {k: v for k, v in questions.items() if k in langs}
@@ -206,6 +241,7 @@ def load_parallel(path, *, split: str = "test", context: str = "sentence", negat
         for lang, kind in kinds.items():
             report.note(f"{kind}_positives_{lang}")
         meta = {"contexts": {k: paragraphs[k] for k in positives}} if context == "sentence+paragraph" else {}
+        meta[PARALLEL_PARAGRAPH] = paragraph_of[qa_id]
         items.append(ParallelItem(id=qa_id, queries=dict(sorted(questions.items())), positives=positives,
                                   negatives=hard, group=qa_id, source=source, meta=meta))
     report.loaded = len(items)

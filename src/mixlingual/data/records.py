@@ -15,6 +15,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 
+PARALLEL_PARAGRAPH = "parallel_paragraph"  # the `ParallelItem.meta` key of its paragraph's id
+
+
 @dataclass
 class ParallelItem:
     """A parallel (query, positive passage) instance in several languages.
@@ -22,6 +25,11 @@ class ParallelItem:
     `group` names the parallel group the item belongs to (defaults to `id`): two items of one
     group are translations or near-duplicates of each other and must never meet in a batch,
     or one would serve as a false in-batch negative for the other.
+
+    `meta[PARALLEL_PARAGRAPH]` (optional, set by loaders that know it, e.g. `mlqa`) names the
+    paragraph, across its translations, that the item's passages come from: different questions
+    on one paragraph never meet in a batch either, even when their passages share no text (one
+    item in German and Spanish, another in Vietnamese).
     """
 
     id: str

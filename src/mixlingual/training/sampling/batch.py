@@ -17,6 +17,10 @@ The batch rules (`BatchGuard`, checked on every batch by the tests):
   dropped: batches stay full, no negative is thrown away, and the loss's shape never depends
   on what a batch happened to hold. The check is per item over every language it offers (the
   pair's passage language is drawn afterwards), so it is conservative.
+* No two items of one parallel paragraph (`item.meta["parallel_paragraph"]`, set by loaders that
+  know it) share a global batch. The text rule is pairwise, so items whose passages are
+  translations of one paragraph but share no text (MLQA test: one item in de+es, another in
+  vi+zh, linked only through a third in de+vi) could still meet; 16 such pairs in MLQA test.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mixlingual.data.overlap import text_id
+from mixlingual.data.records import PARALLEL_PARAGRAPH
 
 __all__ = ["Pair", "Batch", "BatchGuard", "ItemKeys", "item_keys", "conflict_clusters", "batch_counts"]
 
@@ -57,11 +62,13 @@ class Batch:
 
 @dataclass(frozen=True)
 class ItemKeys:
-    """What decides whether an item may join a batch: its group and the ids of its texts."""
+    """What decides whether an item may join a batch: its group, its parallel paragraph and the
+    ids of its texts."""
 
     group: str
     positives: frozenset[int]   # text ids of its positives (every usable language)
     negatives: frozenset[int]   # text ids of its hard negatives
+    paragraph: str | None = None  # its parallel paragraph, when the loader knows it
 
 
 def item_keys(item, languages: set[str] | None = None) -> ItemKeys:
@@ -71,33 +78,40 @@ def item_keys(item, languages: set[str] | None = None) -> ItemKeys:
 
     positives = frozenset(text_id(text) for lang, text in item.positives.items() if kept(lang))
     negatives = frozenset(text_id(text) for lang, texts in item.negatives.items() if kept(lang) for text in texts)
-    return ItemKeys(str(item.group), positives, negatives)
+    paragraph = item.meta.get(PARALLEL_PARAGRAPH)
+    return ItemKeys(str(item.group), positives, negatives, None if paragraph is None else str(paragraph))
 
 
 class BatchGuard:
     """The groups, positive texts and hard-negative texts one global batch already holds.
 
-    An item is admitted when its group is new, none of its positives is a positive or a hard
-    negative already in the batch, and none of its hard negatives is a positive already there.
+    An item is admitted when its group and its parallel paragraph (if any) are new, none of its
+    positives is a positive or a hard negative already in the batch, and none of its hard
+    negatives is a positive already there.
     """
 
     def __init__(self):
         self.groups: set[str] = set()
+        self.paragraphs: set[str] = set()
         self.positives: set[int] = set()
         self.negatives: set[int] = set()
 
     def admits(self, keys: ItemKeys) -> bool:
-        return (keys.group not in self.groups and self.positives.isdisjoint(keys.positives)
+        return (keys.group not in self.groups and keys.paragraph not in self.paragraphs
+                and self.positives.isdisjoint(keys.positives)
                 and self.negatives.isdisjoint(keys.positives) and self.positives.isdisjoint(keys.negatives))
 
     def add(self, keys: ItemKeys) -> None:
         self.groups.add(keys.group)
+        if keys.paragraph is not None:
+            self.paragraphs.add(keys.paragraph)
         self.positives |= keys.positives
         self.negatives |= keys.negatives
 
 
 def conflict_clusters(keys: Sequence[ItemKeys]) -> list[int]:
-    """A cluster id per item: items sharing a group or a text (transitively) share a cluster.
+    """A cluster id per item: items sharing a group, a parallel paragraph or a text
+    (transitively) share a cluster.
 
     Items of different clusters can always share a batch, so a pool with `n` distinct clusters
     always fills a batch of `n` greedily; hard negatives link items only when they equal some
@@ -115,6 +129,8 @@ def conflict_clusters(keys: Sequence[ItemKeys]) -> list[int]:
     owner: dict = {}
     for index, item in enumerate(keys):
         links = [("group", item.group), *item.positives, *(item.negatives & all_positives)]
+        if item.paragraph is not None:
+            links.append(("paragraph", item.paragraph))
         for link in links:
             other = owner.setdefault(link, index)
             parent[root(index)] = root(other)

@@ -15,8 +15,11 @@ to `ParallelItem`s) into a buffer of `buffer_size` items and builds each batch f
   leave the buffer, which refills from the
   stream, so memory stays at about `buffer_size` items and order is shuffled within that window;
 * once the stream is exhausted, recently used items (a window of `buffer_size`) are recycled
-  to fill the last batches, so an epoch is always exactly `len(sampler)` full batches
-  (`recycled` counts them). `len` is `num_items // (batch_size * world_size)`; without
+  into the buffer so an epoch is always exactly `len(sampler)` full batches. A batch takes
+  unserved buffered items first and a recycled one only when no unserved item can join it, so
+  no item is served twice while an unserved one is buffered or still in the stream: on data
+  without conflicts an epoch serves every item once, as the in-memory samplers do (`recycled`
+  counts the items served again). `len` is `num_items // (batch_size * world_size)`; without
   `num_items` the stream is counted once (a cheap streaming pass).
 
 Batches carry their records in `Batch.items` (their `item_index` numbers items read from the
@@ -30,14 +33,25 @@ from __future__ import annotations
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 
 from mixlingual.errors import ConfigError
-from mixlingual.training.sampling.batch import BatchGuard, item_keys
+from mixlingual.training.sampling.batch import BatchGuard, ItemKeys, item_keys
 from mixlingual.training.sampling.epoch import (EpochSampler, GlobalBatch, PairLanguages, StepDraw, language_weights,
                                                 make_pair)
 from mixlingual.training.sampling.schedule import RatioSchedule
+
+
+class _Buffered(NamedTuple):
+    """One buffered item: its position in the stream, the record, its `ItemKeys`, and whether it
+    was already served this epoch (put back into the buffer once the stream ran dry)."""
+
+    index: int
+    item: object
+    keys: ItemKeys
+    served: bool = False
 
 
 class StreamingBatchSampler(EpochSampler):
@@ -93,8 +107,8 @@ class StreamingBatchSampler(EpochSampler):
     def _global_batches(self, epoch: int) -> Iterator[GlobalBatch]:
         order_rng = np.random.default_rng([self.seed, epoch, 0])
         stream = enumerate(self.make_stream())
-        buffer: list[tuple[int, object, object]] = []  # (stream index, item, its ItemKeys)
-        used: deque = deque(maxlen=self.buffer_size)  # recycled once the stream runs dry
+        buffer: list[_Buffered] = []
+        used: deque[_Buffered] = deque(maxlen=self.buffer_size)  # recycled once the stream runs dry
         self.recycled = 0
         self.x_x_served_as_x_y = 0
         for step in range(len(self)):
@@ -102,8 +116,9 @@ class StreamingBatchSampler(EpochSampler):
             draw = self._draw_step(epoch, step, buffer)
             chosen = self._take(buffer, draw.kind, draw.language, order_rng)
             used.extend(chosen)
-            pairs = [make_pair(draw, index, self._pair_languages(item)) for index, item, _ in chosen]
-            yield GlobalBatch(draw.kind, draw.language, pairs, [item for _, item, _ in chosen])
+            self.recycled += sum(entry.served for entry in chosen)
+            pairs = [make_pair(draw, entry.index, self._pair_languages(entry.item)) for entry in chosen]
+            yield GlobalBatch(draw.kind, draw.language, pairs, [entry.item for entry in chosen])
 
     def _draw_step(self, epoch: int, step: int, buffer: list) -> StepDraw:
         kind, rng = self._draw_kind(epoch, step)
@@ -127,19 +142,18 @@ class StreamingBatchSampler(EpochSampler):
 
     def _fill(self, buffer: list, stream, used: deque) -> None:
         for index, item in stream:
-            buffer.append((index, item, item_keys(item, self.wanted)))
+            buffer.append(_Buffered(index, item, item_keys(item, self.wanted)))
             if len(buffer) >= self.buffer_size:
                 return
         while len(buffer) < self.buffer_size and used:  # stream exhausted: recycle
-            buffer.append(used.popleft())
-            self.recycled += 1
+            buffer.append(used.popleft()._replace(served=True))
 
     def _draw_language(self, buffer: list, rng: np.random.Generator) -> str | None:
         """An X-X language among those the buffer can fill a batch in, by the configured weights."""
         groups: dict[str, set] = {}
-        for _, item, _ in buffer:
-            for lang in self._languages(item.mono_languages):
-                groups.setdefault(lang, set()).add(item.group)
+        for entry in buffer:
+            for lang in self._languages(entry.item.mono_languages):
+                groups.setdefault(lang, set()).add(entry.item.group)
         able = sorted(lang for lang, g in groups.items() if len(g) >= self.global_batch)
         if not able:
             return None
@@ -156,13 +170,17 @@ class StreamingBatchSampler(EpochSampler):
             return bool(languages.cross)
         return bool(languages.queries and languages.passages)
 
-    def _take(self, buffer: list, kind: str, language: str | None, rng: np.random.Generator) -> list:
+    def _take(self, buffer: list[_Buffered], kind: str, language: str | None,
+              rng: np.random.Generator) -> list[_Buffered]:
+        """A global batch of buffered items that can serve `kind` and share one batch, in random
+        order, unserved items before served ones (a stable sort keeps each part's random order)."""
         chosen, guard, taken = [], BatchGuard(), []
-        for position in rng.permutation(len(buffer)):
+        order = sorted(rng.permutation(len(buffer)).tolist(), key=lambda position: buffer[position].served)
+        for position in order:
             entry = buffer[position]
-            if not self._serves(entry[1], kind, language) or not guard.admits(entry[2]):
+            if not self._serves(entry.item, kind, language) or not guard.admits(entry.keys):
                 continue
-            guard.add(entry[2])
+            guard.add(entry.keys)
             chosen.append(entry)
             taken.append(position)
             if len(chosen) == self.global_batch:
