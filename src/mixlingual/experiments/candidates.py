@@ -146,7 +146,7 @@ def compare_candidates(spec: CandidateSpec, groups: list[Group], table: dict, *,
         key = (candidate, metric)
         if key not in loaded:
             only = ("multi",) if metric == "rank_distance" else None
-            loaded[key] = seed_runs(by_name[group], spec.label(candidate, "confirm"), metric, only)[0]
+            loaded[key] = seed_runs(by_name[group], spec.label(candidate, "confirm"), metric, only)
         return loaded[key].get(setting)
 
     rows: list[dict] = []
