@@ -162,6 +162,11 @@ def test_training_merges_the_final_model_with_its_base(tmp_path):
     expected = torch.lerp(base.model.state_dict()[key], tuned.model.state_dict()[key], 0.5)
     assert torch.equal(merged.model.state_dict()[key], expected)
     assert merged.config == tuned.config
+    # what a sweep entry `merge_with_base: 0.5` runs: the same merge, from the run's config
+    again = tmp_path / "again"
+    assert main(["merge", "--base-from-config", str(run / "config.yaml"), str(run / "model-unmerged"),
+                 "--weight", "0.5", "--out", str(again)]) == 0
+    assert BiEncoder.from_pretrained(str(again)).fingerprint() == merged.fingerprint()
 
 
 @pytest.mark.parametrize("value, message", [("1.5", r"train.merge_with_base: must be in \[0, 1\]"),
