@@ -137,7 +137,7 @@ def _merge_tensor(name: str, tensors: list[torch.Tensor], weights: list[float]) 
     """(merged tensor, whether it was copied because every parent holds the same bits)."""
     first = tensors[0]
     if all(torch.equal(first, t) for t in tensors[1:]):
-        return first.clone(), True
+        return first, True   # load_state_dict copies it into the target
     if not first.is_floating_point():
         raise ModelError(f"cannot merge: integer tensor {name} differs between parents (it cannot be averaged)")
     if len(tensors) == 2:
