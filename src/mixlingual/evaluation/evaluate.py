@@ -11,8 +11,8 @@ language into blocks) and `mixlingual.evaluation.search.score_relevant` returns 
 rank in the pool (multi) and within its own language block (mono / cross).  Macro averages: mono
 over languages, cross over ordered pairs, multi over query languages.  Language bias is measured
 twice on multilingual queries: rank distance, and language preference (the share of the top 10 in
-the query's language minus the share of its relevant candidates there).  Nothing is written unless `out_dir` is given, so training can
-call this every N steps.
+the query's language minus the share of its relevant candidates there).  Nothing is written
+unless `out_dir` is given, so training can call this every N steps.
 
 One module on purpose: the three settings come from one scoring pass, so selecting, scoring and
 aggregating that pass read together; search, metrics, the embedding cache and the output files
