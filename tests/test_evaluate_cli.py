@@ -53,7 +53,7 @@ def test_evaluate_writes_everything_and_reuses_the_cache(setup, capsys, monkeypa
             "--cache-dir", str(root / "cache"), "--fp32", "--batch-size", "4"]
     assert cli.main(argv + ["--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "multi" in printed and "rank distance" in printed
+    assert "multi" in printed and "rank distance" in printed and "language preference" in printed
     assert calls == [6, 8]  # distinct queries, then distinct candidates
     for name in ("metrics.json", "per_query.jsonl", "report.md", "pairs_map.png", "rank_distance.png",
                  "runs/mono.trec", "runs/cross.trec", "runs/multi.trec", "qrels/multi.qrels"):
@@ -65,6 +65,8 @@ def test_evaluate_writes_everything_and_reuses_the_cache(setup, capsys, monkeypa
     assert set(metrics["pairs"]["map"]) == {"de", "en"} and metrics["langs"] == ["de", "en"]
     assert metrics["counts"]["queries"] == 6 and metrics["counts"]["candidates"] == 8
     assert "| mono |" in (out / "report.md").read_text()
+    assert "language preference |" in (out / "report.md").read_text()
+    assert set(metrics["language_preference"]["per_language"]) == {"de", "en"}
     multi_run = (out / "runs" / "multi.trec").read_text().splitlines()
     assert len(multi_run) == 6 * 8  # run depth 100 > pool: every candidate listed for every query
 
@@ -77,7 +79,7 @@ def test_evaluate_writes_everything_and_reuses_the_cache(setup, capsys, monkeypa
     assert cli.main(["report", str(out), str(out2), "--names", "a", "b", "--out", str(root / "cmp")]) == 0
     assert (root / "cmp" / "compare.png").stat().st_size > 0
     table = (root / "cmp" / "compare.md").read_text()
-    assert "| a |" in table and "| b |" in table
+    assert "| a |" in table and "| b |" in table and "language preference" in table
 
 
 def test_evaluate_reports_bad_languages(setup, capsys):

@@ -158,3 +158,16 @@ def test_chunked_ranks_property():
             np.testing.assert_array_equal(got[:, :expected.shape[1]], expected)
 
     check()
+
+
+def test_topk_keeps_the_lowest_indices_among_ties_at_the_cut():
+    """Ties at the k-th place keep the lowest column indices (argpartition alone keeps arbitrary
+    ones): the top k is the first k of the (score descending, index) order."""
+    rng = np.random.default_rng(0)
+    queries = rng.integers(0, 2, (40, 3)).astype(np.float32)
+    candidates = rng.integers(0, 2, (60, 3)).astype(np.float32)    # many exact ties
+    ids, scores = exact_topk(queries, candidates, 7)
+    full = queries @ candidates.T
+    expected = np.lexsort((np.broadcast_to(np.arange(60), full.shape), -full), axis=1)[:, :7]
+    assert np.array_equal(ids, expected)
+    assert np.array_equal(scores, np.take_along_axis(full, expected, 1))

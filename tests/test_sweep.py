@@ -603,3 +603,46 @@ def test_selection_compares_groups_on_the_seeds_they_all_have():
     chosen = select_and_confirm(summary, ["many", "few"], evals, metric="m", mode="max", per_seed=per_seed)
     assert chosen["best"] == "few" and chosen["seeds_compared"] == [0, 1]
     assert chosen["select_scores"] == {"many": pytest.approx(0.58), "few": pytest.approx(0.60)}
+
+
+class MergingFakeRunner(FakeRunner):
+    """FakeRunner that also plays `mixlingual merge`: the merged folder carries the tuned model's facts."""
+
+    def __call__(self, argv, log_path):
+        if argv[3] != "merge":
+            return super().__call__(argv, log_path)
+        self.calls.append(argv)
+        tuned, out = Path(argv[argv.index("--weight") - 1]), Path(argv[argv.index("--out") + 1])
+        out.mkdir(parents=True)
+        (out / "fake.json").write_text((tuned / "fake.json").read_text())
+        (out / "merge.json").write_text("{}")
+        return 0
+
+
+def test_an_eval_entry_can_evaluate_the_model_merged_with_its_base(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("train: {seed: 0}\n")
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(f"sweep:\n  base_config: {base}\n  seeds: 1\n  recipes:\n    hybrid: {{sampling.alpha: 0.5}}\n"
+                    "  eval:\n    - dev=xquad-r:/d\n    - benchmark: xquad-r:/d\n      merge_with_base: 0.5\n")
+    args = _parse([spec, "--out", tmp_path / "sw"])
+    runner = MergingFakeRunner()
+    assert sweep.run_sweep(args, runner) == 0
+    assert [c[3] for c in runner.calls] == ["train", "evaluate", "merge", "evaluate"]
+    cell = tmp_path / "sw" / "cells" / "hybrid__seed=0"
+    merge = runner.calls[2]
+    assert merge[merge.index("--base-from-config") + 1] == str(cell / "train" / "config.yaml")
+    assert merge[merge.index("--weight") - 1] == str(cell / "train" / "model")
+    assert merge[merge.index("--weight") + 1] == "0.5" and merge[-1] == str(cell / "merged-0.5")
+    evaluated = runner.calls[3]
+    assert evaluated[evaluated.index("--model") + 1] == str(cell / "merged-0.5")
+    assert evaluated[evaluated.index("--out") + 1] == str(cell / "eval" / "xquad-r-merged-0.5")
+    summary = json.loads((tmp_path / "sw" / "summary.json").read_text())
+    assert set(summary["metrics"]["hybrid"]) == {"dev", "xquad-r-merged-0.5"}
+    # a later evaluation entry on the same weight reuses the merged folder: no second merge
+    spec.write_text(spec.read_text() + "    - benchmark: other=mlqa-r:/m\n      merge_with_base: 0.5\n")
+    again = MergingFakeRunner()
+    assert sweep.run_sweep(_parse([spec, "--out", tmp_path / "sw"]), again) == 0
+    assert [c[3] for c in again.calls] == ["evaluate"]
+    with pytest.raises(ConfigError, match=r"merge_with_base must be a number in \[0, 1\]"):
+        sweep.EvalSpec.from_entry({"benchmark": "xquad-r:/d", "merge_with_base": 2})

@@ -21,6 +21,7 @@ from mixlingual.errors import MixlingualError
 COMMANDS: dict[str, tuple[str, str]] = {
     "backbone": ("mixlingual.models.backbones.cli", "materialize and describe a backbone (optionally save it)"),
     "encode": ("mixlingual.models.encode_cli", "embed a text file with a model, writing .npy + JSON sidecar"),
+    "merge": ("mixlingual.models.merge_cli", "merge models linearly: (1 - W) * A + W * B (several: --weights)"),
     "data": ("mixlingual.data.cli", "list, inspect, convert and overlap-check datasets"),
     "mine": ("mixlingual.training.mine_cli", "mine hard negatives for training items (never a translation of the positive)"),
     "train": ("mixlingual.training.loop", "train a bi-encoder from a YAML config (hybrid batches)"),

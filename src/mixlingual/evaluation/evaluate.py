@@ -9,9 +9,10 @@ Settings (as in LAReQA and the hybrid-batch paper; relevance: `query.group in ca
 All three come from one pass: each query language is scored against the whole pool (sorted by
 language into blocks) and `mixlingual.evaluation.search.score_relevant` returns every relevant candidate's
 rank in the pool (multi) and within its own language block (mono / cross).  Macro averages: mono
-over languages, cross over ordered pairs, multi over query languages.  Language bias is the rank
-distance of multilingual queries.  Nothing is written unless `out_dir` is given, so training can
-call this every N steps.
+over languages, cross over ordered pairs, multi over query languages.  Language bias is measured
+twice on multilingual queries: rank distance, and language preference (the share of the top 10 in
+the query's language minus the share of its relevant candidates there).  Nothing is written
+unless `out_dir` is given, so training can call this every N steps.
 
 One module on purpose: the three settings come from one scoring pass, so selecting, scoring and
 aggregating that pass read together; search, metrics, the embedding cache and the output files
@@ -241,6 +242,8 @@ class _Scorer:
         pool = self.pool
         relevance = Relevance.from_lists([pool.by_group.get(q.group, []) for q in qs])
         topk, block_topk = self._depths()
+        if "multi" in self.options.settings:   # language preference reads the top 10 past the relevant ones
+            topk = max(topk, metrics.PREFERENCE_DEPTH + int(np.diff(relevance.indptr).max(initial=0)))
         res = score_relevant(q_vecs, self.c_vecs, relevance, block_starts=pool.block_starts, topk=topk,
                              block_topk=block_topk, max_chunk_bytes=self.options.max_chunk_bytes)
         rows, blocks = relevance.rows, pool.block_of[relevance.indices]
@@ -258,7 +261,33 @@ class _Scorer:
         np.fmin.at(best, (rows, blocks), res.pool_ranks.astype(np.float64))
         multi = {"n_relevant": n_rel, "first_rank": ranks[:, 0],
                  "rank_distance": metrics.rank_distance(best), **metrics.per_query_metrics(ranks, n_rel)}
+        if res.topk_ids is not None and "multi" in self.options.settings:
+            multi["language_preference"] = self._language_preference(lang, res, relevance, blocks)
         return LanguageScores(lang, qs, res, relevance, per_pair, multi)
+
+    def _language_preference(self, lang: str, res, relevance: Relevance, blocks: np.ndarray) -> np.ndarray:
+        """Per query: share of its top 10 in `lang` minus share of its relevant candidates in `lang`.
+
+        The top 10 follow the tie rule of the ranks: the relevant candidates ranked <= 10 hold
+        their places, the other places go to the best non-relevant candidates in (score, index)
+        order - the first ones of `res.topk_ids` (deep enough: 10 + the most relevant of a query).
+        """
+        pool, nq, n_pool = self.pool, len(relevance.indptr) - 1, len(self.pool.ids)
+        mine = pool.langs.index(lang) if lang in pool.langs else -1
+        depth = min(metrics.PREFERENCE_DEPTH, n_pool)
+        rows, top_rel = relevance.rows, res.pool_ranks <= depth
+        top_in_lang = np.zeros((nq, depth), dtype=bool)
+        occupied = np.zeros((nq, depth), dtype=bool)
+        places = (rows[top_rel], res.pool_ranks[top_rel] - 1)
+        top_in_lang[places], occupied[places] = blocks[top_rel] == mine, True
+        # the free places, row by row in rank order, take the best non-relevant candidates in order
+        ids = res.topk_ids
+        is_rel = np.isin(np.arange(nq)[:, None] * n_pool + ids, rows * n_pool + relevance.indices)
+        free = depth - occupied.sum(axis=1)
+        taken = ~is_rel & (np.cumsum(~is_rel, axis=1) <= free[:, None])
+        top_in_lang[~occupied] = pool.block_of[ids[taken]] == mine
+        rel_mine = np.bincount(rows[blocks == mine], minlength=nq)
+        return metrics.language_preference(top_in_lang, rel_mine, np.diff(relevance.indptr))
 
 
 def _means(per_query: dict[str, np.ndarray]) -> dict[str, float | None]:
@@ -292,7 +321,19 @@ def _aggregate(settings, query_langs, cand_langs, per_pair, per_multi) -> dict:
     rank_distance = ({"mean": metrics.macro_mean(by_lang), "per_language": by_lang,
                       "queries": int(sum(np.isfinite(v).sum() for v in rank_dist.values()))}
                      if "multi" in settings else None)
-    return {"settings": summary, "rank_distance": rank_distance, "per_language": per_language, "pairs": pairs}
+    return {"settings": summary, "rank_distance": rank_distance,
+            "language_preference": _macro_per_query(per_multi, "language_preference", query_langs, settings),
+            "per_language": per_language, "pairs": pairs}
+
+
+def _macro_per_query(per_multi, name: str, query_langs, settings) -> dict | None:
+    """{mean (macro over languages), per_language, queries (defined values)} of a multi per-query value."""
+    if "multi" not in settings:
+        return None
+    values = {x: per_multi[x][name] for x in query_langs}
+    by_lang = {x: metrics.mean_ignoring_nan(v) for x, v in values.items()}
+    return {"mean": metrics.macro_mean(by_lang), "per_language": by_lang,
+            "queries": int(sum(np.isfinite(v).sum() for v in values.values()))}
 
 
 def _counts(queries, cands, query_langs, cand_langs, settings, per_pair, per_multi) -> dict:

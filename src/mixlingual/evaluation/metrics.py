@@ -15,6 +15,8 @@ Definitions (binary relevance; see docs/evaluation.md):
 * RR@k - reciprocal rank of the first relevant candidate, 0 beyond rank k (``recip_rank``).
 * nDCG@k - binary gains, log2 discount, ideal ranking of min(R, k) relevant candidates.
 * rank distance - per query, the spread (max - min) of the best rank in each language.
+* language preference - per query, the share of its top 10 in its own language minus the share
+  of its relevant candidates in that language (0 = no preference, > 0 = towards its language).
 
 Tie rule ("pessimistic"): candidates are ordered by score descending; a relevant candidate that
 ties with non-relevant ones is placed after all of them, and tied relevant candidates are ordered
@@ -119,6 +121,28 @@ def rank_distance(best_rank_per_language: np.ndarray) -> np.ndarray:
     present = np.isfinite(best)
     spread = np.where(present, best, -np.inf).max(axis=1) - np.where(present, best, np.inf).min(axis=1)
     return np.where(present.sum(axis=1) >= 2, spread, np.nan)
+
+
+PREFERENCE_DEPTH = 10  # language preference looks at each query's top 10
+
+
+def language_preference(top_in_language: np.ndarray, relevant_in_language, n_relevant) -> np.ndarray:
+    """Per query: share of its top-k in its own language minus share of its relevant candidates there.
+
+    `top_in_language` (nq, k) bool: whether the candidate at each top-k position (ranked by the
+    tie rule) is in the query's language, k = min(PREFERENCE_DEPTH, pool size);
+    `relevant_in_language` / `n_relevant` (nq,): the query's relevant candidates in its language /
+    in all. 0 means the top k holds the query's language as often as the relevant set does; NaN
+    for a query with no relevant candidate.
+    """
+    top = np.asarray(top_in_language, dtype=bool)
+    n_rel = np.asarray(n_relevant, dtype=np.float64)
+    in_lang = np.asarray(relevant_in_language, dtype=np.float64)
+    if top.ndim != 2 or top.shape[1] == 0 or len(top) != len(n_rel) or in_lang.shape != n_rel.shape:
+        raise ValueError(f"need top_in_language (nq, k>0) and two (nq,) counts, got {top.shape}, "
+                         f"{in_lang.shape}, {n_rel.shape}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_rel > 0, top.mean(axis=1) - in_lang / np.where(n_rel > 0, n_rel, np.nan), np.nan)
 
 
 def bitext_accuracy(top1: np.ndarray, gold: np.ndarray) -> float:

@@ -46,8 +46,9 @@ class EvalOutputs:
         row = {"setting": setting, "query": q.id, "group": q.group, "qlang": q.lang, "clang": clang,
                "n_relevant": int(values["n_relevant"][i]), "first_rank": _first_rank(values["first_rank"][i])}
         row.update({m: json_safe(float(values[m][i])) for m in METRIC_NAMES})
-        if "rank_distance" in values:
-            row["rank_distance"] = json_safe(float(values["rank_distance"][i]))
+        for bias in ("rank_distance", "language_preference"):
+            if bias in values:
+                row[bias] = json_safe(float(values[bias][i]))
         return json.dumps(row) + "\n"
 
     def add_language(self, scores, pool, depths: dict[str, int]) -> None:
@@ -77,11 +78,12 @@ class EvalOutputs:
             if "multi" in self.settings:
                 per_query.write(self._per_query_line("multi", q, "all", multi_values, i))
                 self._files["qrels/multi.qrels"].writelines(f"{q.id} 0 {cand_ids[c]} 1\n" for c in rel)
-                if res.topk_ids is None:
+                depth = depths["multi"]   # the top-k lists may run deeper (language preference)
+                if res.topk_ids is None or not depth:
                     continue
                 self._files["runs/multi.trec"].writelines(
                     f"{q.id} Q0 {cand_ids[c]} {r} {s:.6f} {tag}\n"
-                    for r, (c, s) in enumerate(zip(res.topk_ids[i], res.topk_scores[i]), 1))
+                    for r, (c, s) in enumerate(zip(res.topk_ids[i, :depth], res.topk_scores[i, :depth]), 1))
 
     def finish(self, result: dict) -> None:
         """Close the streams, move them into place and write metrics.json last."""

@@ -37,13 +37,15 @@ def summary_table(metrics: dict) -> str:
 
 
 def per_language_table(metrics: dict) -> str:
-    """Per query language: mAP in each setting and the rank distance."""
+    """Per query language: mAP in each setting, the rank distance and the language preference."""
     per = metrics["per_language"]
     rd = (metrics.get("rank_distance") or {}).get("per_language", {})
+    lp = (metrics.get("language_preference") or {}).get("per_language", {})  # absent in older metrics.json
     langs = sorted({lang for table in per.values() for lang in table} | set(rd))
     rows = [[lang] + [_fmt(per.get(s, {}).get(lang, {}).get("map")) for s in SETTINGS]
-            + [_fmt(rd.get(lang), 1)] for lang in langs]
-    return markdown_table(["language", "mono mAP", "cross mAP", "multi mAP", "rank distance"], rows)
+            + [_fmt(rd.get(lang), 1), _fmt(lp.get(lang), 3)] for lang in langs]
+    return markdown_table(["language", "mono mAP", "cross mAP", "multi mAP", "rank distance",
+                           "language preference"], rows)
 
 
 def pair_table(metrics: dict, metric: str = "map") -> str:
@@ -63,6 +65,9 @@ def text_summary(metrics: dict) -> str:
             lines.append(f"{s:<8}" + "".join(f"{_fmt((values or {}).get(m)):>11}" for m in SUMMARY_METRICS))
     rd = metrics.get("rank_distance") or {}
     lines.append(f"rank distance (macro mean over languages): {_fmt(rd.get('mean'), 1)}")
+    lp = metrics.get("language_preference") or {}
+    lines.append(f"language preference (top-10 share in the query's language minus relevant share; "
+                 f"0 = none): {_fmt(lp.get('mean'), 3)}")
     return "\n".join(lines)
 
 
@@ -178,9 +183,11 @@ def compare(metrics_list: list[dict], names: list[str], out_dir) -> Path:
     plt = _pyplot()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    headers = ["run"] + [f"{s} {m}" for s in SETTINGS for m in ("map", "r@1", "ndcg@10")] + ["rank distance"]
+    headers = ["run"] + [f"{s} {m}" for s in SETTINGS for m in ("map", "r@1", "ndcg@10")] \
+        + ["rank distance", "language preference"]
     rows = [[name] + [_fmt((m["settings"].get(s) or {}).get(k)) for s in SETTINGS for k in ("map", "r@1", "ndcg@10")]
-            + [_fmt((m.get("rank_distance") or {}).get("mean"), 1)] for name, m in zip(names, metrics_list)]
+            + [_fmt((m.get("rank_distance") or {}).get("mean"), 1),
+               _fmt((m.get("language_preference") or {}).get("mean"), 3)] for name, m in zip(names, metrics_list)]
     width = 0.8 / len(names)
     fig, (ax_map, ax_rd) = plt.subplots(1, 2, figsize=(10, 3.5))
     for i, (name, m) in enumerate(zip(names, metrics_list)):

@@ -57,11 +57,22 @@ class ScoringResult:
 
 
 def _sorted_topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k column ids and scores per row, best first (ties by column index), via argpartition."""
+    """Top-k column ids and scores per row, best first, ties by column index - also at the k-th
+    place: of the candidates tied with the k-th score, the lowest indices are kept (argpartition
+    alone keeps arbitrary ones, and language preference counts who is in the top k)."""
     k = min(k, scores.shape[1])
     if k == 0:
         return np.zeros((len(scores), 0), np.int64), np.zeros((len(scores), 0), np.float32)
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1:k]          # the k-th best score per row
+    above = scores > kth
+    tied = scores == kth
+    keep = above | tied
+    need = k - above.sum(axis=1)                                     # places left for tied columns
+    crowded = np.nonzero(tied.sum(axis=1) > need)[0]                 # rows with more ties than places
+    if crowded.size:  # keep the first `need` tied columns of those rows, by index
+        first = np.cumsum(tied[crowded], axis=1) <= need[crowded, None]
+        keep[crowded] = above[crowded] | (tied[crowded] & first)
+    part = np.nonzero(keep)[1].reshape(len(scores), k)
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -part_scores), axis=1)
     return np.take_along_axis(part, order, 1), np.take_along_axis(part_scores, order, 1)

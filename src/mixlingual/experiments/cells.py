@@ -9,6 +9,7 @@ cannot poison the next, and every step leaves its outputs on disk. A cell folder
     cells/<slug>/train.done         marker: training finished
     cells/<slug>/eval/<label>/      metrics.json + per_query.jsonl of one benchmark
     cells/<slug>/eval/<label>.done  marker: that evaluation finished
+    cells/<slug>/merged-<W>/        the final model merged with its base (eval entry merge_with_base: W)
     cells/<slug>/DONE               marker: the whole cell finished (written last)
     cells/<slug>/LOCK               held while a process works on the cell (host + pid inside)
 
@@ -54,7 +55,7 @@ def subprocess_runner(argv: list[str], log_path: Path) -> int:
 
 
 ROLES = ("select", "confirm")
-ENTRY_KEYS = ("benchmark", "groups", "role", "options")
+ENTRY_KEYS = ("benchmark", "groups", "role", "options", "merge_with_base")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class EvalSpec:
     expensive benchmark on a few recipes only; `role` makes it the split the best recipe is
     selected on, or the one it is confirmed on (default: reported only); `options` go to the
     benchmark's loader (`mixlingual evaluate --data-option`, e.g. {articles: 0-11} for xquad-r).
+    `merge_with_base: W` evaluates (1 - W) * base + W * the cell's fine-tuned model instead (base:
+    the cell config's starting model; merged once into cells/<slug>/merged-<W>/ by `mixlingual
+    merge`); without an explicit label the entry is labelled `<benchmark>-merged-<W>`.
     """
 
     label: str
@@ -75,6 +79,7 @@ class EvalSpec:
     role: str | None = None                  # None: reported only
     options: dict = field(default_factory=dict)
     args: tuple[str, ...] = ()               # extra `mixlingual evaluate` arguments of this benchmark
+    merge_with_base: float | None = None     # evaluate the fine-tuned model merged with its base
 
     def applies_to(self, cell: Cell) -> bool:
         return self.groups is None or cell.group in self.groups
@@ -103,8 +108,16 @@ class EvalSpec:
         if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
             raise ConfigError(f"sweep eval entry {name!r}: options must be a mapping of loader options")
         spec = cls.parse(str(name))
-        return cls(spec.label, spec.benchmark, spec.path, tuple(groups) if groups is not None else None,
-                   role, dict(options))
+        merge = _merge_weight(entry.get("merge_with_base"), name)
+        label = spec.label
+        if merge is not None and label == spec.benchmark:   # no explicit label
+            label = f"{spec.benchmark}-merged-{merge:g}"
+        return cls(label, spec.benchmark, spec.path, tuple(groups) if groups is not None else None,
+                   role, dict(options), merge_with_base=merge)
+
+    def merged_dir(self, cell_dir: Path) -> Path:
+        """Where this entry's merged model lives inside a cell folder."""
+        return cell_dir / f"merged-{self.merge_with_base:g}"
 
     @classmethod
     def parse(cls, spec: str) -> "EvalSpec":
@@ -115,6 +128,16 @@ class EvalSpec:
         if not colon or not benchmark or not path:
             raise ConfigError(f"--eval '{spec}' must look like 'benchmark:path' or 'label=benchmark:path'")
         return cls(label or benchmark, benchmark, path)
+
+
+def _merge_weight(value, name) -> float | None:
+    """An eval entry's `merge_with_base`: None, or the fine-tuned model's weight in [0, 1]."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"sweep eval entry {name!r}: merge_with_base must be a number in [0, 1] "
+                          f"(the fine-tuned model's weight), got {value!r}")
+    return float(value)
 
 
 @dataclass
@@ -159,12 +182,23 @@ def find_model_dir(output_dir: Path) -> Path:
     return output_dir / "model"
 
 
+def merge_command(plan: CellPlan, cell: Cell, spec: EvalSpec) -> list[str]:
+    """`mixlingual merge` of the cell's fine-tuned model (model-unmerged/ when training merged
+    already) with the model its config started from, into the entry's merged folder."""
+    train_dir = plan.cell_dir(cell) / "train"
+    tuned = train_dir / "model-unmerged"
+    tuned = tuned if tuned.is_dir() else find_model_dir(train_dir)
+    return [plan.python, "-m", "mixlingual", "merge", "--base-from-config", str(train_dir / "config.yaml"),
+            str(tuned), "--weight", f"{spec.merge_with_base:g}", "--out", str(spec.merged_dir(plan.cell_dir(cell)))]
+
+
 def eval_command(plan: CellPlan, cell: Cell, spec: EvalSpec) -> list[str]:
     cell_dir = plan.cell_dir(cell)
     data = ["--data", spec.path] if spec.path else []
     for key, value in spec.options.items():
         data += ["--data-option", f"{key}={format_override(value)}"]
-    return [plan.python, "-m", "mixlingual", "evaluate", "--model", str(find_model_dir(cell_dir / "train")),
+    model = spec.merged_dir(cell_dir) if spec.merge_with_base is not None else find_model_dir(cell_dir / "train")
+    return [plan.python, "-m", "mixlingual", "evaluate", "--model", str(model),
             "--benchmark", spec.benchmark, *data,
             "--out", str(cell_dir / "eval" / spec.label), *spec.args, *plan.eval_args]
 
@@ -280,6 +314,11 @@ def _run_steps(plan: CellPlan, cell: Cell, runner: CommandRunner) -> CellOutcome
         marker = cell_dir / "eval" / f"{spec.label}.done"
         if marker.exists():
             continue
+        if spec.merge_with_base is not None and not (spec.merged_dir(cell_dir) / "merge.json").exists():
+            log = cell_dir / f"merge-{spec.merge_with_base:g}.log"
+            rc = runner(merge_command(plan, cell, spec), log)
+            if rc != 0:
+                return CellOutcome(cell, "failed", time.time() - start, f"merge exited with {rc}; see {log}")
         rc = runner(eval_command(plan, cell, spec), cell_dir / f"eval-{spec.label}.log")
         metrics = cell_dir / "eval" / spec.label / "metrics.json"
         if rc != 0 or not metrics.exists():

@@ -108,6 +108,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     keep_last: int = 2
     progress: bool = True
+    merge_with_base: float | None = None          # OUT/model = (1 - W) * base + W * fine-tuned (None: off)
 
 
 @dataclass
@@ -268,6 +269,7 @@ def validate(config: Config) -> None:
     _check_mini_batch(config.train)
     _validate_optim(config.optim)
     _validate_choices(config)
+    _validate_merge(config.train)
     if config.data.train.name is None:
         raise ConfigError("data.train.name: a training dataset is required (e.g. mlqa, demo, jsonl)")
     from mixlingual.training.mining import check_remine_config
@@ -315,6 +317,19 @@ def _validate_counts(config: Config) -> None:
                             ("model.max_length_query", model.max_length_query, 1),
                             ("model.max_length_passage", model.max_length_passage, 1)):
         _at_least(key, value, low)
+
+
+def _validate_merge(train: TrainConfig) -> None:
+    """`train.merge_with_base: W` is the fine-tuned model's weight in the final merge (text task only)."""
+    weight = train.merge_with_base
+    if weight is None:
+        return
+    if not 0.0 <= weight <= 1.0:
+        raise ConfigError(f"train.merge_with_base: must be in [0, 1] (the fine-tuned model's weight; "
+                          f"null: no merge), got {weight}")
+    if train.task != "text":
+        raise ConfigError(f"train.merge_with_base: only the text task merges with its base model, "
+                          f"not train.task '{train.task}'")
 
 
 def _validate_optim(optim) -> None:

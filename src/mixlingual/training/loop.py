@@ -14,7 +14,9 @@ Outputs (OUT = output.dir)::
     OUT/metrics.jsonl      train + eval records (also train_log.csv, eval_log.csv, tensorboard/)
     OUT/checkpoints/       step-XXXXXXXX/ (last K + best), see mixlingual.training.checkpoint
     OUT/batch_counts.json  batch kinds, X-X languages, (query -> passage) language pairs drawn
-    OUT/model/             the final model (sentence-transformers layout)
+    OUT/model/             the final model (sentence-transformers layout); with train.merge_with_base: W,
+                           (1 - W) * base + W * fine-tuned, with merge.json (see mixlingual.models.merge)
+    OUT/model-unmerged/    the fine-tuned model before that merge (train.merge_with_base only)
     OUT/best-model/        the best model by eval.metric, when an evaluation ran
     OUT/summary.json       steps, time, steps/s, best metric and step, early stop, sampler facts
 
@@ -268,7 +270,11 @@ def _finish(task, module, config: Config, dist: Distributed, state: TrainerState
                "best_metric": state.best_value, "best_step": state.best_step, "metric": config.eval.metric,
                "stopped_early": state.stopped_early, "world_size": dist.world_size, "sampler": sampler.describe()}
     if dist.main:
-        task.save_model(out / "model")
+        if config.train.merge_with_base is None:
+            task.save_model(out / "model")
+        else:
+            task.save_model(out / "model-unmerged")
+            task.save_merged_with_base(out / "model", config.train.merge_with_base)
         best = checkpoints / f"step-{state.best_step:08d}" if state.best_step is not None else None
         if best is not None and best.is_dir():
             from safetensors.torch import load_file

@@ -109,15 +109,8 @@ class TextRetrievalTask:
 
     # ----- model ------------------------------------------------------------------------
     def build_model(self, device: torch.device) -> nn.Module:
-        from mixlingual.models.encoder import BiEncoder
-
         m = self.config.model
-        overrides = {"max_length_query": m.max_length_query, "max_length_passage": m.max_length_passage}
-        if m.query_prefix is not None:
-            overrides["query_prefix"] = m.query_prefix
-        if m.passage_prefix is not None:
-            overrides["passage_prefix"] = m.passage_prefix
-        self.encoder = BiEncoder.from_pretrained(m.name, **overrides)
+        self.encoder = base_encoder(m)
         self.encoder.unpad = m.unpad
         if m.freeze_word_embeddings:
             # The word-embedding matrix (250k x 384 for XLM-R vocabularies) dominates the
@@ -204,3 +197,31 @@ class TextRetrievalTask:
 
     def save_model(self, path) -> None:
         self.encoder.save(str(path))
+
+    def save_merged_with_base(self, path, weight: float) -> None:
+        """Save (1 - weight) * base + weight * trained (train.merge_with_base), where base is the
+        model this run started from: model.name with the same encoder settings."""
+        from mixlingual.models.merge import merge_encoders, save_merged
+
+        base = base_encoder(self.config.model)
+        result = merge_encoders([base, self.encoder], [1.0 - weight, weight],
+                                [self.config.model.name, "fine-tuned"])
+        save_merged(result, path)
+
+
+def encoder_overrides(model_config) -> dict:
+    """The BiEncoder settings a config's `model` section sets (lengths, and prefixes when given)."""
+    m = model_config
+    overrides = {"max_length_query": m.max_length_query, "max_length_passage": m.max_length_passage}
+    if m.query_prefix is not None:
+        overrides["query_prefix"] = m.query_prefix
+    if m.passage_prefix is not None:
+        overrides["passage_prefix"] = m.passage_prefix
+    return overrides
+
+
+def base_encoder(model_config):
+    """The untrained model a run with this `model` section starts from (on the CPU)."""
+    from mixlingual.models.encoder import BiEncoder
+
+    return BiEncoder.from_pretrained(model_config.name, **encoder_overrides(model_config))
