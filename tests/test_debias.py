@@ -241,3 +241,16 @@ def test_export_reproduces_encode_debias_in_sentence_transformers(setup, tmp_pat
         assert cli.main(["evaluate", "--model", str(out), "--benchmark", "jsonl", "--data",
                          str(root / "eval.jsonl"), "--fp32", "--out", str(tmp_path / "ev")]) == 0
         assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["settings"]["mono"]["map"] is not None
+
+
+def test_robustness_and_attack_apply_the_fit(setup, tmp_path):
+    root, model = setup
+    data = ["--model", model, "--benchmark", "jsonl", "--data", str(root / "eval.jsonl"), "--fp32",
+            "--debias", str(root / "center.st")]
+    assert cli.main(["robustness", *data, "--perturb", "case:1", "--out", str(tmp_path / "rob")]) == 0
+    for folder in ("clean", "case-1"):
+        metrics = json.loads((tmp_path / "rob" / folder / "metrics.json").read_text())
+        assert metrics["debias"]["method"] == "center", folder
+    assert cli.main(["attack", *data, "--budget", "1", "--out", str(tmp_path / "attack")]) == 0
+    report = json.loads((tmp_path / "attack" / "attack.json").read_text())
+    assert report["debias"]["file"].endswith("center.st") and report["summary"]["n"] == 4
