@@ -254,3 +254,46 @@ def test_robustness_and_attack_apply_the_fit(setup, tmp_path):
     assert cli.main(["attack", *data, "--budget", "1", "--out", str(tmp_path / "attack")]) == 0
     report = json.loads((tmp_path / "attack" / "attack.json").read_text())
     assert report["debias"]["file"].endswith("center.st") and report["summary"]["n"] == 4
+
+
+def test_sweep_eval_entry_fits_per_cell_before_evaluating(tmp_path):
+    import argparse
+
+    from test_sweep import FakeRunner
+
+    from mixlingual.experiments import sweep
+
+    class Runner(FakeRunner):
+        def __call__(self, argv, log_path):
+            if argv[3] == "debias":   # plays `mixlingual debias fit`: the file the evaluation then reads
+                self.calls.append(argv)
+                out = argv[argv.index("--out") + 1]
+                for path in (out, out + ".json"):
+                    open(path, "w").close()
+                return 0
+            return super().__call__(argv, log_path)
+
+    base = tmp_path / "base.yaml"
+    base.write_text("train: {seed: 0}\n")
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(f"sweep:\n  base_config: {base}\n  seeds: 1\n  recipes:\n    hybrid: {{sampling.alpha: 0.5}}\n"
+                    "  eval:\n    - benchmark: dev=xquad-r:/d\n      options: {articles: 12-23}\n"
+                    "      debias: {fit: 'sib200-bitext:/s', options: {split: train+dev}, method: project, "
+                    "max_per_language: 300}\n")
+    parser = argparse.ArgumentParser()
+    sweep.add_arguments(parser)
+    runner = Runner()
+    args = parser.parse_args([str(spec), "--out", str(tmp_path / "sw"), "--eval-arg=--bf16"])
+    assert sweep.run_sweep(args, runner) == 0
+    assert [c[3] for c in runner.calls] == ["train", "debias", "evaluate"]
+    _, fit, evaluate = runner.calls
+    model = evaluate[evaluate.index("--model") + 1]
+    assert fit[fit.index("--model") + 1] == model and fit[4] == "fit"
+    for pair in (["--data", "sib200-bitext:/s"], ["-o", "split=train+dev"], ["--method", "project"],
+                 ["--eval", "xquad-r:/d"], ["--eval-option", "articles=12-23"], ["--max-per-language", "300"]):
+        assert fit[fit.index(pair[0]) + 1] == pair[1], pair
+    assert "--bf16" in fit and fit[fit.index("--cache-dir") + 1] == str(tmp_path / "sw" / "debias-cache")
+    assert evaluate[evaluate.index("--debias") + 1] == fit[fit.index("--out") + 1]
+    spec.write_text(spec.read_text().replace("method: project", "method: whiten"))
+    with pytest.raises(ConfigError, match="debias.method must be center or project"):
+        sweep.run_sweep(parser.parse_args([str(spec), "--out", str(tmp_path / "sw2")]), Runner())

@@ -54,7 +54,8 @@ def subprocess_runner(argv: list[str], log_path: Path) -> int:
 
 
 ROLES = ("select", "confirm")
-ENTRY_KEYS = ("benchmark", "groups", "role", "options")
+ENTRY_KEYS = ("benchmark", "groups", "role", "options", "debias")
+DEBIAS_KEYS = ("fit", "options", "method", "max_per_language", "languages")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,9 @@ class EvalSpec:
     groups: [name, ...], role: select | confirm, options: {key: value}}: `groups` spends an
     expensive benchmark on a few recipes only; `role` makes it the split the best recipe is
     selected on, or the one it is confirmed on (default: reported only); `options` go to the
-    benchmark's loader (`mixlingual evaluate --data-option`, e.g. {articles: 0-11} for xquad-r).
+    benchmark's loader (`mixlingual evaluate --data-option`, e.g. {articles: 0-11} for xquad-r);
+    `debias: {fit: NAME:PATH, options: {...}, method: center|project, max_per_language: N}` fits
+    a language debiasing on each cell's own model before evaluating it with that fit.
     """
 
     label: str
@@ -75,6 +78,7 @@ class EvalSpec:
     role: str | None = None                  # None: reported only
     options: dict = field(default_factory=dict)
     args: tuple[str, ...] = ()               # extra `mixlingual evaluate` arguments of this benchmark
+    debias: dict | None = None               # fit per cell: {fit, options, method, max_per_language, languages}
 
     def applies_to(self, cell: Cell) -> bool:
         return self.groups is None or cell.group in self.groups
@@ -82,7 +86,8 @@ class EvalSpec:
     def describe(self) -> str:
         """'benchmark:path, key value, ...': what data the label stands for, for reports."""
         text = f"{self.benchmark}:{self.path}" if self.path else self.benchmark
-        return ", ".join([text] + [f"{k} {v}" for k, v in self.options.items()] + list(self.args))
+        debias = [f"debias {self.debias.get('method', 'center')} on {self.debias['fit']}"] if self.debias else []
+        return ", ".join([text] + [f"{k} {v}" for k, v in self.options.items()] + list(self.args) + debias)
 
     @classmethod
     def from_entry(cls, entry) -> "EvalSpec":
@@ -104,7 +109,7 @@ class EvalSpec:
             raise ConfigError(f"sweep eval entry {name!r}: options must be a mapping of loader options")
         spec = cls.parse(str(name))
         return cls(spec.label, spec.benchmark, spec.path, tuple(groups) if groups is not None else None,
-                   role, dict(options))
+                   role, dict(options), debias=_debias_entry(name, entry.get("debias")))
 
     @classmethod
     def parse(cls, spec: str) -> "EvalSpec":
@@ -115,6 +120,21 @@ class EvalSpec:
         if not colon or not benchmark or not path:
             raise ConfigError(f"--eval '{spec}' must look like 'benchmark:path' or 'label=benchmark:path'")
         return cls(label or benchmark, benchmark, path)
+
+
+def _debias_entry(name, debias) -> dict | None:
+    """The checked `debias:` mapping of an eval entry (None when absent)."""
+    if debias is None:
+        return None
+    if not isinstance(debias, dict) or set(debias) - set(DEBIAS_KEYS) or not isinstance(debias.get("fit"), str):
+        raise ConfigError(f"sweep eval entry {name!r}: debias must be a mapping with fit: NAME:PATH and optionally "
+                          f"{', '.join(k for k in DEBIAS_KEYS if k != 'fit')}, got {debias!r}")
+    if debias.get("method", "center") not in ("center", "project"):
+        raise ConfigError(f"sweep eval entry {name!r}: debias.method must be center or project, "
+                          f"got {debias['method']!r}")
+    if not isinstance(debias.get("options") or {}, dict):
+        raise ConfigError(f"sweep eval entry {name!r}: debias.options must be a mapping of loader options")
+    return dict(debias)
 
 
 @dataclass
@@ -159,14 +179,47 @@ def find_model_dir(output_dir: Path) -> Path:
     return output_dir / "model"
 
 
+def debias_file(plan: CellPlan, cell: Cell, spec: EvalSpec) -> Path:
+    return plan.cell_dir(cell) / "eval" / f"{spec.label}.debias.safetensors"
+
+
+# evaluate arguments the debias fit takes too: it must encode the way the evaluation does
+_RUNTIME_FLAGS = {"--bf16": 0, "--fp32": 0, "--threads": 1, "--batch-size": 1}
+
+
+def debias_command(plan: CellPlan, cell: Cell, spec: EvalSpec) -> list[str]:
+    """`mixlingual debias fit` on the cell's model for an eval entry with `debias:`; the fit
+    corpus's embeddings are cached by model fingerprint in the sweep's debias cache."""
+    fit = spec.debias or {}
+    argv = [plan.python, "-m", "mixlingual", "debias", "fit", "--model", str(find_model_dir(plan.cell_dir(cell) / "train")),
+            "--data", fit["fit"], "--method", fit.get("method", "center"),
+            "--eval", f"{spec.benchmark}:{spec.path}" if spec.path else spec.benchmark,
+            "--cache-dir", str(plan.out_dir / "debias-cache"), "--out", str(debias_file(plan, cell, spec))]
+    for key, value in (fit.get("options") or {}).items():
+        argv += ["-o", f"{key}={format_override(value)}"]
+    for key, value in spec.options.items():
+        argv += ["--eval-option", f"{key}={format_override(value)}"]
+    if fit.get("max_per_language"):
+        argv += ["--max-per-language", str(fit["max_per_language"])]
+    if fit.get("languages"):
+        languages = fit["languages"]
+        argv += ["--languages", languages if isinstance(languages, str) else ",".join(languages)]
+    extra = [*spec.args, *plan.eval_args]
+    for i, arg in enumerate(extra):
+        if arg in _RUNTIME_FLAGS:
+            argv += extra[i:i + 1 + _RUNTIME_FLAGS[arg]]
+    return argv
+
+
 def eval_command(plan: CellPlan, cell: Cell, spec: EvalSpec) -> list[str]:
     cell_dir = plan.cell_dir(cell)
     data = ["--data", spec.path] if spec.path else []
     for key, value in spec.options.items():
         data += ["--data-option", f"{key}={format_override(value)}"]
+    debias = ["--debias", str(debias_file(plan, cell, spec))] if spec.debias else []
     return [plan.python, "-m", "mixlingual", "evaluate", "--model", str(find_model_dir(cell_dir / "train")),
             "--benchmark", spec.benchmark, *data,
-            "--out", str(cell_dir / "eval" / spec.label), *spec.args, *plan.eval_args]
+            "--out", str(cell_dir / "eval" / spec.label), *debias, *spec.args, *plan.eval_args]
 
 
 @dataclass
@@ -280,6 +333,13 @@ def _run_steps(plan: CellPlan, cell: Cell, runner: CommandRunner) -> CellOutcome
         marker = cell_dir / "eval" / f"{spec.label}.done"
         if marker.exists():
             continue
+        if spec.debias:   # fitted on this cell's model, right before the evaluation that applies it
+            log = cell_dir / f"debias-{spec.label}.log"
+            debias_file(plan, cell, spec).parent.mkdir(parents=True, exist_ok=True)
+            rc = runner(debias_command(plan, cell, spec), log)
+            if rc != 0:
+                return CellOutcome(cell, "failed", time.time() - start, f"debias fit for {spec.label} exited "
+                                   f"with {rc}; see {log}")
         rc = runner(eval_command(plan, cell, spec), cell_dir / f"eval-{spec.label}.log")
         metrics = cell_dir / "eval" / spec.label / "metrics.json"
         if rc != 0 or not metrics.exists():
