@@ -297,3 +297,16 @@ def test_sweep_eval_entry_fits_per_cell_before_evaluating(tmp_path):
     spec.write_text(spec.read_text().replace("method: project", "method: whiten"))
     with pytest.raises(ConfigError, match="debias.method must be center or project"):
         sweep.run_sweep(parser.parse_args([str(spec), "--out", str(tmp_path / "sw2")]), Runner())
+
+
+def test_sample_size_study_writes_every_draw_and_a_table(setup, tmp_path):
+    root, model = setup
+    assert cli.main(["debias", "sample-size", "--model", model, "--data", f"jsonl:{root / 'fit.jsonl'}",
+                     "--eval", f"jsonl:{root / 'eval.jsonl'}", "--sizes", "1,2", "--draws", "2", "--fp32",
+                     "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "study")]) == 0
+    report = json.loads((tmp_path / "study" / "sample_size.json").read_text())
+    assert list(report["sizes"]) == ["1", "2"] and report["sizes"]["1"]["texts_per_language"] == "1"
+    assert [r["draw"] for r in report["sizes"]["2"]["runs"]] == [0, 1]
+    assert set(report["sizes"]["1"]["summary"]) == {"mono map", "cross map", "multi map", "rank distance"}
+    table = (tmp_path / "study" / "sample_size.md").read_text()
+    assert "| none (no debiasing) |" in table and "| 2 (got 2) |" in table

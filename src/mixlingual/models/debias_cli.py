@@ -142,6 +142,6 @@ def run(args: argparse.Namespace) -> int:
         return _run_fit(args)
     if args.action == "export":
         return _run_export(args)
-    from mixlingual.models.debias_study import run_study
+    from mixlingual.experiments.debias_study import run_study
 
     return run_study(args)
