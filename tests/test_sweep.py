@@ -646,3 +646,31 @@ def test_an_eval_entry_can_evaluate_the_model_merged_with_its_base(tmp_path):
     assert [c[3] for c in again.calls] == ["evaluate"]
     with pytest.raises(ConfigError, match=r"merge_with_base must be a number in \[0, 1\]"):
         sweep.EvalSpec.from_entry({"benchmark": "xquad-r:/d", "merge_with_base": 2})
+
+
+def test_a_merged_and_debiased_entry_fits_on_the_merged_model(tmp_path):
+    """merge_with_base + debias in one entry: merge first, fit on the merged model, evaluate it with that fit."""
+
+    class Runner(MergingFakeRunner):
+        def __call__(self, argv, log_path):
+            if argv[3] != "debias":
+                return super().__call__(argv, log_path)
+            self.calls.append(argv)
+            out = argv[argv.index("--out") + 1]
+            for path in (out, out + ".json"):
+                open(path, "w").close()
+            return 0
+
+    base = tmp_path / "base.yaml"
+    base.write_text("train: {seed: 0}\n")
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(f"sweep:\n  base_config: {base}\n  seeds: 1\n  recipes:\n    hybrid: {{sampling.alpha: 0.5}}\n"
+                    "  eval:\n    - benchmark: mc=xquad-r:/d\n      merge_with_base: 0.5\n"
+                    "      debias: {fit: 'sib200-bitext:/s', method: center}\n")
+    runner = Runner()
+    assert sweep.run_sweep(_parse([spec, "--out", tmp_path / "sw"]), runner) == 0
+    assert [c[3] for c in runner.calls] == ["train", "merge", "debias", "evaluate"]
+    merged = str(tmp_path / "sw" / "cells" / "hybrid__seed=0" / "merged-0.5")
+    _, _, fit, evaluate = runner.calls
+    assert fit[fit.index("--model") + 1] == merged == evaluate[evaluate.index("--model") + 1]
+    assert evaluate[evaluate.index("--debias") + 1] == fit[fit.index("--out") + 1]

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "attack": ("mixlingual.experiments.attack", "black-box adversarial typo attack on a model's queries"),
     "robustness": ("mixlingual.experiments.robustness_cli", "clean vs perturbed queries: metric change, top-1 flips"),
     "probe": ("mixlingual.experiments.probe", "zero-shot transfer probes on frozen embeddings"),
+    "debias": ("mixlingual.models.debias_cli", "training-free language debiasing: fit per-language means, export"),
 }
 
 

@@ -51,6 +51,10 @@ def load_encoder(args):
         overrides["precision"] = "fp32"
     elif getattr(args, "bf16", False):
         overrides["precision"] = "bf16"
+    from mixlingual.models.debias_use import is_debias_export, load_exported
+
+    if is_debias_export(args.model):   # a `mixlingual debias export` folder applies its own fit
+        return load_exported(args.model, **overrides)
     return BiEncoder.from_pretrained(args.model, **overrides)
 
 
@@ -80,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--perturb", metavar="NAME:RATE", help="perturb the queries first (robustness), e.g. "
                         "typo:0.1; see mixlingual.experiments.perturb (writes DIR/perturbation.json)")
     parser.add_argument("--perturb-seed", type=int, default=0, help="seed of --perturb")
+    from mixlingual.models.debias_use import add_debias_arguments
+
+    add_debias_arguments(parser)
     from mixlingual.imagetext.cli import add_evaluate_arguments
 
     add_evaluate_arguments(parser)
@@ -163,8 +170,15 @@ def run(args: argparse.Namespace) -> int:
         from mixlingual.experiments.perturb import parse_perturb_spec, perturb_collection
 
         collection = perturb_collection(collection, *parse_perturb_spec(args.perturb), seed=args.perturb_seed)
+    from mixlingual.models.debias_use import debias_from_args
+
+    debias = debias_from_args(args)   # a bad file fails before the model loads
     encoder = load_encoder(args)
     if args.benchmark in BITEXT_BENCHMARKS:
+        if debias is not None:
+            from mixlingual.errors import ConfigError
+
+            raise ConfigError(f"--debias: not supported for bitext benchmarks ({args.benchmark}) yet")
         from mixlingual.experiments.bitext_report import evaluate_and_report
 
         return evaluate_and_report(encoder, collection, args.out, batch_size=args.batch_size,
@@ -173,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = evaluate_collection(encoder, collection, settings=args.settings, langs=langs, out_dir=args.out,
                                   cache_dir=args.cache_dir, candidate=args.candidate,
                                   batch_size=args.batch_size, run_depth=args.run_depth,
-                                  cross_run_depth=args.cross_run_depth)
+                                  cross_run_depth=args.cross_run_depth, debias=debias)
     if args.perturb:
         from mixlingual.io import write_json_atomic
 

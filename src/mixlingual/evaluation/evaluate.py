@@ -133,12 +133,14 @@ def _select(collection: Collection, languages: list[str], candidate: str) -> _Se
 
 
 def evaluate_collection(encoder, collection: Collection, options: EvalOptions | None = None, *,
-                        out_dir=None, cache_dir=None, **option_fields) -> dict:
+                        out_dir=None, cache_dir=None, debias=None, **option_fields) -> dict:
     """Evaluate `encoder` on `collection`; return the metrics.json structure.
 
     Options come as an `EvalOptions`, as keywords named like its fields (`settings=`, `langs=`,
     `run_depth=`, ...), or both (keywords win). With `out_dir`, also write metrics.json,
     per_query.jsonl, TREC runs and qrels per setting; `cache_dir` caches the embeddings.
+    `debias` (a `models.debias_use.DebiasUse`) transforms the embeddings after encoding, so the
+    cache, keyed by the model alone, serves debiased and plain runs alike.
     """
     options = replace(options or EvalOptions(), **option_fields)
     options = replace(options, settings=tuple(options.settings))
@@ -149,6 +151,10 @@ def evaluate_collection(encoder, collection: Collection, options: EvalOptions | 
     q_vecs = _encode(encoder, [q.text for q in selection.queries], "query", cache_dir, options)
     c_vecs = _encode(encoder, [candidate_text(c, options.candidate) for c in selection.candidates], "passage",
                      cache_dir, options)
+    debias_info = None
+    if debias is not None:
+        q_vecs, c_vecs, debias_info = debias.apply_collection(encoder, collection, selection.queries, q_vecs,
+                                                              selection.candidates, c_vecs)
     encoded = time.perf_counter()
 
     outputs = EvalOutputs(out_dir, options.settings) if out_dir else None
@@ -170,6 +176,8 @@ def evaluate_collection(encoder, collection: Collection, options: EvalOptions | 
               "tie_rule": metrics.TIE_RULE, **result,
               "counts": {**counts, "candidates_without_context": selection.without_context},
               "timing_s": {"encode": round(encoded - started, 3), "score": round(scored - encoded, 3)}}
+    if debias_info is not None:
+        result["debias"] = debias_info
     if outputs:
         outputs.finish(result)
     return result

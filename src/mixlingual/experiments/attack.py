@@ -110,22 +110,30 @@ def attack_query(encode, text: str, cand_vecs: np.ndarray, relevant: np.ndarray,
     return text, edits, rank_before, int(rank), used
 
 
-def attack_collection(encoder, collection: Collection, config: AttackConfig) -> dict:
-    """Attack every (or a seeded sample of) query; return the report with per-query results."""
+def attack_collection(encoder, collection: Collection, config: AttackConfig, debias=None) -> dict:
+    """Attack every (or a seeded sample of) query; return the report with per-query results.
+    `debias` (a `models.debias_use.DebiasUse`) transforms every embedding the attack sees."""
     queries = list(collection.queries)
     if config.max_queries is not None and config.max_queries < len(queries):
         pick = np.random.default_rng(config.seed).choice(len(queries), config.max_queries, replace=False)
         queries = [queries[i] for i in sorted(pick)]
     cands = collection.candidates
-    cand_vecs = _normalize(encoder.encode([c.text for c in cands], kind="passage", batch_size=config.batch_size))
+    cand_vecs = encoder.encode([c.text for c in cands], kind="passage", batch_size=config.batch_size)
+    debias_info = None
+    if debias is not None:
+        cand_vecs, debias_info = debias.apply_texts(encoder, cand_vecs, [c.lang for c in cands], "passage")
+    cand_vecs = _normalize(cand_vecs)
     cand_lang = np.array([c.lang for c in cands])
     by_group = defaultdict(list)
     for i, c in enumerate(cands):
         for g in c.groups:
             by_group[g].append(i)
 
-    def encode(texts):
-        return encoder.encode(texts, kind="query", batch_size=config.batch_size)
+    def encoder_for(lang):
+        def encode(texts):
+            vectors = encoder.encode(texts, kind="query", batch_size=config.batch_size)
+            return vectors if debias is None else debias.apply_texts(encoder, vectors, lang, "query")[0]
+        return encode
 
     results, skipped = [], 0
     for query in queries:
@@ -137,13 +145,13 @@ def attack_collection(encoder, collection: Collection, config: AttackConfig) -> 
             skipped += 1        # nothing relevant in the pool: no rank to attack
             continue
         text, edits, before, after, used = attack_query(
-            encode, query.text, cand_vecs[keep], relevant[keep], config, query_rng(config.seed, query.id))
+            encoder_for(query.lang), query.text, cand_vecs[keep], relevant[keep], config, query_rng(config.seed, query.id))
         results.append(QueryAttack(query.id, query.lang, query.group, query.text, text, edits, before, after, used))
     return {"config": asdict(config), "collection": collection.name, "skipped_no_relevant": skipped,
             "passages_encoded": len(cands), "summary": summarize(results),
             "per_language": {lang: summarize([r for r in results if r.lang == lang])
                              for lang in sorted({r.lang for r in results})},
-            "queries": [r.to_row() for r in results]}
+            "queries": [r.to_row() for r in results], **({"debias": debias_info} if debias_info else {})}
 
 
 def summarize(results: list[QueryAttack]) -> dict:
@@ -174,6 +182,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--langs", help="comma-separated languages of the collection to keep (default: all)")
     add_runtime_arguments(parser)
+    from mixlingual.models.debias_use import add_debias_arguments
+
+    add_debias_arguments(parser, overlap=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -186,7 +197,10 @@ def run(args: argparse.Namespace) -> int:
     if langs:   # loaders without a langs option: filter here
         collection = Collection(collection.name, [q for q in collection.queries if q.lang in langs],
                                 [c for c in collection.candidates if c.lang in langs], collection.meta)
-    report = {**attack_collection(load_encoder(args), collection, config), "data_options": options}
+    from mixlingual.models.debias_use import debias_from_args
+
+    debias = debias_from_args(args)
+    report = {**attack_collection(load_encoder(args), collection, config, debias), "data_options": options}
     write_atomic(args.out / "attack.json", json.dumps(report, indent=2, ensure_ascii=False))
     s = report["summary"]
     if s["n"]:

@@ -55,7 +55,8 @@ def subprocess_runner(argv: list[str], log_path: Path) -> int:
 
 
 ROLES = ("select", "confirm")
-ENTRY_KEYS = ("benchmark", "groups", "role", "options", "merge_with_base")
+ENTRY_KEYS = ("benchmark", "groups", "role", "options", "merge_with_base", "debias")
+DEBIAS_KEYS = ("fit", "options", "method", "max_per_language", "languages")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ class EvalSpec:
     `merge_with_base: W` evaluates (1 - W) * base + W * the cell's fine-tuned model instead (base:
     the cell config's starting model; merged once into cells/<slug>/merged-<W>/ by `mixlingual
     merge`); without an explicit label the entry is labelled `<benchmark>-merged-<W>`.
+    `debias: {fit: NAME:PATH, options: {...}, method: center|project, max_per_language: N}` fits
+    a language debiasing on the entry's model (the merged one with `merge_with_base`) before
+    evaluating it with that fit.
     """
 
     label: str
@@ -80,6 +84,7 @@ class EvalSpec:
     options: dict = field(default_factory=dict)
     args: tuple[str, ...] = ()               # extra `mixlingual evaluate` arguments of this benchmark
     merge_with_base: float | None = None     # evaluate the fine-tuned model merged with its base
+    debias: dict | None = None               # fit per cell: {fit, options, method, max_per_language, languages}
 
     def applies_to(self, cell: Cell) -> bool:
         return self.groups is None or cell.group in self.groups
@@ -87,7 +92,8 @@ class EvalSpec:
     def describe(self) -> str:
         """'benchmark:path, key value, ...': what data the label stands for, for reports."""
         text = f"{self.benchmark}:{self.path}" if self.path else self.benchmark
-        return ", ".join([text] + [f"{k} {v}" for k, v in self.options.items()] + list(self.args))
+        debias = [f"debias {self.debias.get('method', 'center')} on {self.debias['fit']}"] if self.debias else []
+        return ", ".join([text] + [f"{k} {v}" for k, v in self.options.items()] + list(self.args) + debias)
 
     @classmethod
     def from_entry(cls, entry) -> "EvalSpec":
@@ -113,7 +119,7 @@ class EvalSpec:
         if merge is not None and label == spec.benchmark:   # no explicit label
             label = f"{spec.benchmark}-merged-{merge:g}"
         return cls(label, spec.benchmark, spec.path, tuple(groups) if groups is not None else None,
-                   role, dict(options), merge_with_base=merge)
+                   role, dict(options), merge_with_base=merge, debias=_debias_entry(name, entry.get("debias")))
 
     def merged_dir(self, cell_dir: Path) -> Path:
         """Where this entry's merged model lives inside a cell folder."""
@@ -138,6 +144,21 @@ def _merge_weight(value, name) -> float | None:
         raise ConfigError(f"sweep eval entry {name!r}: merge_with_base must be a number in [0, 1] "
                           f"(the fine-tuned model's weight), got {value!r}")
     return float(value)
+
+
+def _debias_entry(name, debias) -> dict | None:
+    """The checked `debias:` mapping of an eval entry (None when absent)."""
+    if debias is None:
+        return None
+    if not isinstance(debias, dict) or set(debias) - set(DEBIAS_KEYS) or not isinstance(debias.get("fit"), str):
+        raise ConfigError(f"sweep eval entry {name!r}: debias must be a mapping with fit: NAME:PATH and optionally "
+                          f"{', '.join(k for k in DEBIAS_KEYS if k != 'fit')}, got {debias!r}")
+    if debias.get("method", "center") not in ("center", "project"):
+        raise ConfigError(f"sweep eval entry {name!r}: debias.method must be center or project, "
+                          f"got {debias['method']!r}")
+    if not isinstance(debias.get("options") or {}, dict):
+        raise ConfigError(f"sweep eval entry {name!r}: debias.options must be a mapping of loader options")
+    return dict(debias)
 
 
 @dataclass
@@ -192,15 +213,53 @@ def merge_command(plan: CellPlan, cell: Cell, spec: EvalSpec) -> list[str]:
             str(tuned), "--weight", f"{spec.merge_with_base:g}", "--out", str(spec.merged_dir(plan.cell_dir(cell)))]
 
 
+def debias_file(plan: CellPlan, cell: Cell, spec: EvalSpec) -> Path:
+    return plan.cell_dir(cell) / "eval" / f"{spec.label}.debias.safetensors"
+
+
+# evaluate arguments the debias fit takes too: it must encode the way the evaluation does
+_RUNTIME_FLAGS = {"--bf16": 0, "--fp32": 0, "--threads": 1, "--batch-size": 1}
+
+
+def debias_command(plan: CellPlan, cell: Cell, spec: EvalSpec) -> list[str]:
+    """`mixlingual debias fit` on the cell's model for an eval entry with `debias:`; the fit
+    corpus's embeddings are cached by model fingerprint in the sweep's debias cache."""
+    fit = spec.debias or {}
+    argv = [plan.python, "-m", "mixlingual", "debias", "fit", "--model", str(entry_model(plan, cell, spec)),
+            "--data", fit["fit"], "--method", fit.get("method", "center"),
+            "--eval", f"{spec.benchmark}:{spec.path}" if spec.path else spec.benchmark,
+            "--cache-dir", str(plan.out_dir / "debias-cache"), "--out", str(debias_file(plan, cell, spec))]
+    for key, value in (fit.get("options") or {}).items():
+        argv += ["-o", f"{key}={format_override(value)}"]
+    for key, value in spec.options.items():
+        argv += ["--eval-option", f"{key}={format_override(value)}"]
+    if fit.get("max_per_language"):
+        argv += ["--max-per-language", str(fit["max_per_language"])]
+    if fit.get("languages"):
+        languages = fit["languages"]
+        argv += ["--languages", languages if isinstance(languages, str) else ",".join(languages)]
+    extra = [*spec.args, *plan.eval_args]
+    for i, arg in enumerate(extra):
+        if arg in _RUNTIME_FLAGS:
+            argv += extra[i:i + 1 + _RUNTIME_FLAGS[arg]]
+    return argv
+
+
+def entry_model(plan: CellPlan, cell: Cell, spec: EvalSpec) -> Path:
+    """The model an eval entry reads: the cell's merged folder with `merge_with_base`, else its final model."""
+    cell_dir = plan.cell_dir(cell)
+    return spec.merged_dir(cell_dir) if spec.merge_with_base is not None else find_model_dir(cell_dir / "train")
+
+
 def eval_command(plan: CellPlan, cell: Cell, spec: EvalSpec) -> list[str]:
     cell_dir = plan.cell_dir(cell)
     data = ["--data", spec.path] if spec.path else []
     for key, value in spec.options.items():
         data += ["--data-option", f"{key}={format_override(value)}"]
-    model = spec.merged_dir(cell_dir) if spec.merge_with_base is not None else find_model_dir(cell_dir / "train")
-    return [plan.python, "-m", "mixlingual", "evaluate", "--model", str(model),
+    debias = ["--debias", str(debias_file(plan, cell, spec))] if spec.debias else []
+    return [plan.python, "-m", "mixlingual", "evaluate", "--model", str(entry_model(plan, cell, spec)),
             "--benchmark", spec.benchmark, *data,
-            "--out", str(cell_dir / "eval" / spec.label), *spec.args, *plan.eval_args]
+            "--out", str(cell_dir / "eval" / spec.label), *debias, *spec.args, *plan.eval_args]
 
 
 @dataclass
@@ -319,6 +378,13 @@ def _run_steps(plan: CellPlan, cell: Cell, runner: CommandRunner) -> CellOutcome
             rc = runner(merge_command(plan, cell, spec), log)
             if rc != 0:
                 return CellOutcome(cell, "failed", time.time() - start, f"merge exited with {rc}; see {log}")
+        if spec.debias:   # fitted on this cell's model, right before the evaluation that applies it
+            log = cell_dir / f"debias-{spec.label}.log"
+            debias_file(plan, cell, spec).parent.mkdir(parents=True, exist_ok=True)
+            rc = runner(debias_command(plan, cell, spec), log)
+            if rc != 0:
+                return CellOutcome(cell, "failed", time.time() - start, f"debias fit for {spec.label} exited "
+                                   f"with {rc}; see {log}")
         rc = runner(eval_command(plan, cell, spec), cell_dir / f"eval-{spec.label}.log")
         metrics = cell_dir / "eval" / spec.label / "metrics.json"
         if rc != 0 or not metrics.exists():

@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", nargs="+", metavar="LABEL",
                         help="with --summarize: recipes the others are compared with (default: the first label)")
     parser.add_argument("--n-resamples", type=int, default=10_000, help="with --summarize: bootstrap resamples")
+    from mixlingual.models.debias_use import add_debias_arguments
+
+    add_debias_arguments(parser)
 
 
 def compare_folders(clean: Path, perturbed: Path) -> dict:
@@ -110,6 +113,9 @@ def _evaluate_all(args) -> tuple[Path, list[Path]]:
     langs = args.langs.split(",") if args.langs else None
     collection = load_benchmark(args.benchmark, args.data, candidate="sentence", langs=langs,
                                 options=parse_data_options(args.data_option))
+    from mixlingual.models.debias_use import debias_from_args
+
+    debias = debias_from_args(args)
     encoder = load_encoder(args)
     folders = []
     for name, rate in [(None, 0.0), *specs]:
@@ -120,7 +126,7 @@ def _evaluate_all(args) -> tuple[Path, list[Path]]:
         coll = collection if name is None else perturb_collection(collection, name, rate, seed=args.perturb_seed)
         if name is not None:
             write_atomic(folder / "perturbation.json", json.dumps(coll.meta["perturbation"], indent=2))
-        evaluate_collection(encoder, coll, langs=langs, out_dir=folder, cache_dir=args.out / "cache")
+        evaluate_collection(encoder, coll, langs=langs, out_dir=folder, cache_dir=args.out / "cache", debias=debias)
     return folders[0], folders[1:]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mixlingual.errors import DataError
+from mixlingual.errors import ConfigError, DataError
 from mixlingual.io import atomic_open, write_atomic
 
 
@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="compute in float32 (default: bf16 where the hardware supports it)")
     parser.add_argument("--long-input", choices=("truncate", "window"), default=None,
                         help="texts over the max length: cut them, or average windows")
+    from mixlingual.models.debias_use import add_debias_arguments
+
+    add_debias_arguments(parser, overlap=False)
+    parser.add_argument("--lang", help="language of every text (needed with a 'center' --debias file; kind "
+                                       "sentence uses the query side)")
 
 
 def read_texts(path: str, fmt: str = "auto", field: str = "text") -> list[str]:
@@ -69,14 +74,25 @@ def read_texts(path: str, fmt: str = "auto", field: str = "text") -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mixlingual.models.debias_use import debias_from_args, is_debias_export, load_exported
     from mixlingual.models.encoder import BiEncoder
 
     texts = read_texts(args.input, args.format, args.field)
+    debias = debias_from_args(args)
+    if debias is not None and debias.debias.method == "center":   # fail before the model loads
+        if not args.lang:
+            raise ConfigError(f"--debias {args.debias} centers per language: give the texts' language with --lang")
+        debias.debias.resolve_languages(args.lang, fallback=debias.fallback)
     overrides = {"precision": "fp32"} if args.fp32 else {}
     if args.long_input:
         overrides["long_input"] = args.long_input
-    encoder = BiEncoder.from_pretrained(args.model, **overrides)
-    vectors = encoder.encode(texts, kind=args.kind, batch_size=args.batch_size)
+    exported = is_debias_export(args.model)
+    encoder = (load_exported if exported else BiEncoder.from_pretrained)(args.model, **overrides)
+    vectors = encoder.encode(texts, kind=args.kind, batch_size=args.batch_size,
+                             **({"language": args.lang} if exported and args.lang else {}))
+    applied = None
+    if debias is not None:
+        vectors, applied = debias.apply_texts(encoder, vectors, args.lang, args.kind)
     out = Path(args.out)
     sidecar = {
         "model": encoder.name, "fingerprint": encoder.fingerprint(), "kind": args.kind,
@@ -85,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         "normalized": encoder.config.normalize, "dtype": str(vectors.dtype),
         "count": int(vectors.shape[0]), "dim": int(vectors.shape[1]), "input": args.input,
     }
+    if applied is not None:
+        sidecar["debias"] = {**applied, "lang": args.lang}
     with atomic_open(out, "wb") as handle:
         np.save(handle, vectors)
     write_atomic(Path(f"{out}.json"), json.dumps(sidecar, indent=2) + "\n")
