@@ -50,6 +50,8 @@ def test_candidates_are_named_on_select_and_judged_on_confirm(tmp_path):
     assert own["kind"] == "own plain" and own["mean_diff"] == pytest.approx(0.2) and own["ci_low"] > 0
     assert rows[("x-x/center", "x-x/plain", "mono", "map")]["mean_diff"] == pytest.approx(0.0)
     assert ("x-y/center", "x-y/center", "multi", "map") not in rows           # never against itself
+    # the reference and its own plain model are compared once, as candidate minus reference
+    assert ("x-y/plain", "x-y/center", "multi", "map") in rows and ("x-y/center", "x-y/plain", "multi", "map") not in rows
     assert all("p_holm" in c for c in result["comparisons"])
     report = (tmp_path / "sw" / "report.md").read_text()
     assert "## Candidates: every recipe in every variant" in report

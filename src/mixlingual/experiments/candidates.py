@@ -154,7 +154,10 @@ def compare_candidates(spec: CandidateSpec, groups: list[Group], table: dict, *,
         group = name.rsplit("/", 1)[0]
         against = list(dict.fromkeys(list(spec.references) + [f"{group}/{plain}"]))
         for reference in against:
-            if reference == name or reference not in table:
+            # never against itself, and the reference's own plain model only once (as a candidate
+            # against the reference, not again as the reference against its plain)
+            if reference == name or reference not in table or (name in spec.references and reference in table
+                                                                 and name.rsplit("/", 1)[0] == reference.rsplit("/", 1)[0]):
                 continue
             for metric, setting in TESTS:
                 base, other = runs(reference, metric, setting), runs(name, metric, setting)
