@@ -56,6 +56,8 @@ def test_candidates_are_named_on_select_and_judged_on_confirm(tmp_path):
     report = (tmp_path / "sw" / "report.md").read_text()
     assert "## Candidates: every recipe in every variant" in report
     assert "Named on the select split: **x-x/center**" in report and "Confirmed on the confirm split: **yes**" in report
+    assert "| x-x/center | 2 | .705 ± .007 | .400 ± .000 | .605 ± .007 | 10.0 ± 0.0 |" in report
+    assert "| x-x/center | x-x/plain | +.000 [+.000, +.000] | - | +.200 [+.200, +.200]* | +0.0 [+0.0, +0.0] |" in report
     assert (tmp_path / "sw" / "plots" / "candidates-confirm.png").stat().st_size > 1000
 
 

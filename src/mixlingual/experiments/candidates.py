@@ -233,15 +233,30 @@ def plot_candidates(table: dict, split: str, path: Path) -> bool:
     return True
 
 
-def _cell(entry: dict | None) -> str:
+def _mean_std(entry: dict | None) -> str:
+    """'.612 ± .004' (rank distance: '182.1 ± 5.3'); '-' when missing."""
     if not entry:
         return "-"
-    return f"{entry['mean']:.3f}" if entry["mean"] < 10 else f"{entry['mean']:.1f}"
+    if abs(entry["mean"]) >= 10:
+        return f"{entry['mean']:.1f} ± {entry['std']:.1f}"
+    return f"{entry['mean']:.3f} ± {entry['std']:.3f}".replace("0.", ".")
+
+
+def _effect(row: dict | None) -> str:
+    """'+.035 [+.028, +.042]*' - `*` marks an interval that excludes 0; '-' when missing."""
+    if row is None:
+        return "-"
+    star = "*" if row["ci_low"] > 0 or row["ci_high"] < 0 else ""
+    if row["metric"] == "rank_distance":
+        return f"{row['mean_diff']:+.1f} [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]{star}"
+    values = [f"{row[k]:+.3f}".replace("0.", ".") for k in ("mean_diff", "ci_low", "ci_high")]
+    return f"{values[0]} [{values[1]}, {values[2]}]{star}"
 
 
 def render_candidates(spec: CandidateSpec, table: dict, selection: dict, verdict: dict,
                       comparisons: list[dict], plots: list[str]) -> list[str]:
-    """The report section: selection and verdict, the table of both splits, the effects."""
+    """The report section: selection and verdict, the confirm-split table (and the select metric
+    on the select split), the effects against the references and each candidate's plain model."""
     lines = ["## Candidates: every recipe in every variant", ""]
     best = selection.get("best")
     lines.append(f"Named on the select split: **{best}** (best {spec.select_metric} among candidates whose mono "
@@ -251,18 +266,21 @@ def render_candidates(spec: CandidateSpec, table: dict, selection: dict, verdict
     lines.append(f"Confirmed on the confirm split: **{'yes' if verdict.get('confirmed') else 'no'}** - "
                  f"{verdict.get('why', '')}.")
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
-    header = ["candidate", "seeds"] + [f"{name} ({split})" for split in SPLITS for _, name in TABLE[:4]]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["Confirm split, mean ± std over seeds (last column: the select split, which named the candidate):", "",
+              "| candidate | seeds | mono mAP | cross mAP | multi mAP | rank distance | lang. pref. | "
+              f"{spec.select_metric} (select) |", "|---|---|---|---|---|---|---|---|"]
     for name, row in table.items():
-        cells = [_cell(row[split].get(metric)) for split in SPLITS for metric, _ in TABLE[:4]]
-        lines.append(f"| {name} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
-    lines += ["", "Effects on the confirm split (candidate - reference; 95% interval over seeds and "
-              "question groups; p from the same design, Holm within reference x metric x setting):", "",
-              "| candidate | reference | setting | metric | effect [95% CI] | p (Holm) |", "|---|---|---|---|---|---|"]
-    for c in comparisons:
-        lines.append(f"| {c['candidate']} | {c['reference']} | {c['setting']} | {c['metric']} | "
-                     f"{c['mean_diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | "
-                     f"{c.get('p_holm', float('nan')):.3g} |")
+        cells = [_mean_std(row["confirm"].get(metric)) for metric, _ in TABLE]
+        lines.append(f"| {name} | {len(row['seeds'])} | " + " | ".join(cells)
+                     + f" | {_mean_std(row['select'].get(spec.select_metric))} |")
+    by_key = {(c["candidate"], c["reference"], c["setting"], c["metric"]): c for c in comparisons}
+    lines += ["", "Effects on the confirm split (candidate - vs; 95% interval over seeds and question groups, "
+              "`*` = excludes 0; p from the same draws, Holm within vs x metric x setting, in summary.json):", "",
+              "| candidate | vs | mono mAP | cross mAP | multi mAP | rank distance |", "|---|---|---|---|---|---|"]
+    pairs = dict.fromkeys((c["candidate"], c["reference"]) for c in comparisons)
+    for name, reference in pairs:
+        cells = [_effect(by_key.get((name, reference, setting, metric))) for metric, setting in TESTS]
+        lines.append(f"| {name} | {reference} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
