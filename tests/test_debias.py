@@ -283,7 +283,8 @@ def test_sweep_eval_entry_fits_per_cell_before_evaluating(tmp_path):
     parser = argparse.ArgumentParser()
     sweep.add_arguments(parser)
     runner = Runner()
-    args = parser.parse_args([str(spec), "--out", str(tmp_path / "sw"), "--eval-arg=--bf16"])
+    args = parser.parse_args([str(spec), "--out", str(tmp_path / "sw"), "--eval-arg=--bf16",
+                              "--eval-arg=--threads=1", "--eval-arg=--batch-size", "--eval-arg=32"])
     assert sweep.run_sweep(args, runner) == 0
     assert [c[3] for c in runner.calls] == ["train", "debias", "evaluate"]
     _, fit, evaluate = runner.calls
@@ -293,6 +294,8 @@ def test_sweep_eval_entry_fits_per_cell_before_evaluating(tmp_path):
                  ["--eval", "xquad-r:/d"], ["--eval-option", "articles=12-23"], ["--max-per-language", "300"]):
         assert fit[fit.index(pair[0]) + 1] == pair[1], pair
     assert "--bf16" in fit and fit[fit.index("--cache-dir") + 1] == str(tmp_path / "sw" / "debias-cache")
+    # the fit encodes as the evaluation does, whichever way a runtime flag was written
+    assert "--threads=1" in fit and fit[fit.index("--batch-size") + 1] == "32"
     assert evaluate[evaluate.index("--debias") + 1] == fit[fit.index("--out") + 1]
     spec.write_text(spec.read_text().replace("method: project", "method: whiten"))
     with pytest.raises(ConfigError, match="debias.method must be center or project"):

@@ -240,8 +240,9 @@ def debias_command(plan: CellPlan, cell: Cell, spec: EvalSpec) -> list[str]:
         argv += ["--languages", languages if isinstance(languages, str) else ",".join(languages)]
     extra = [*spec.args, *plan.eval_args]
     for i, arg in enumerate(extra):
-        if arg in _RUNTIME_FLAGS:
-            argv += extra[i:i + 1 + _RUNTIME_FLAGS[arg]]
+        flag, eq, _ = arg.partition("=")   # `--threads=1` as well as `--threads 1`
+        if flag in _RUNTIME_FLAGS:
+            argv += [arg] if eq else extra[i:i + 1 + _RUNTIME_FLAGS[flag]]
     return argv
 
 
