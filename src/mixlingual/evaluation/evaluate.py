@@ -324,18 +324,15 @@ def _aggregate(settings, query_langs, cand_langs, per_pair, per_multi) -> dict:
         multi = {x: _means(per_multi[x]) for x in query_langs}
         per_language["multi"] = multi
         summary["multi"] = {m: metrics.macro_mean({x: v[m] for x, v in multi.items()}) for m in names}
-    rank_dist = {x: per_multi[x]["rank_distance"] for x in query_langs}
-    by_lang = {x: metrics.mean_ignoring_nan(rank_dist[x]) for x in query_langs}
-    rank_distance = ({"mean": metrics.macro_mean(by_lang), "per_language": by_lang,
-                      "queries": int(sum(np.isfinite(v).sum() for v in rank_dist.values()))}
-                     if "multi" in settings else None)
-    return {"settings": summary, "rank_distance": rank_distance,
+    return {"settings": summary,
+            "rank_distance": _macro_per_query(per_multi, "rank_distance", query_langs, settings),
             "language_preference": _macro_per_query(per_multi, "language_preference", query_langs, settings),
             "per_language": per_language, "pairs": pairs}
 
 
 def _macro_per_query(per_multi, name: str, query_langs, settings) -> dict | None:
-    """{mean (macro over languages), per_language, queries (defined values)} of a multi per-query value."""
+    """{mean (macro over languages), per_language, queries (defined values)} of a multilingual
+    per-query bias measure (rank distance, language preference); None without the multi setting."""
     if "multi" not in settings:
         return None
     values = {x: per_multi[x][name] for x in query_langs}
