@@ -31,10 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mixlingual.io import write_atomic
+from common import REPO, SHARED, best_time, cpu_flags, forward_flops, matmul_gflops
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("MIXLINGUAL_SHARED_DATA", REPO.parent / "shared" / "data"))
+from mixlingual.io import write_atomic
 
 
 def load_texts(count: int, data_dir: Path) -> tuple[list[str], str]:
@@ -57,40 +56,6 @@ def load_texts(count: int, data_dir: Path) -> tuple[list[str], str]:
     return texts, "generated"
 
 
-def best_time(run, repeats: int, clock=time.perf_counter) -> float:
-    times = []
-    for _ in range(repeats):
-        start = clock()
-        run()
-        times.append(clock() - start)
-    return min(times)
-
-
-def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5, clock=time.perf_counter) -> float:
-    """GFLOP/s of one (size x size) @ (size x size) matmul in `dtype`: the machine's ceiling
-    (bench/train.py passes `time.process_time`, as it clocks training steps by CPU time)."""
-    a = torch.randn(size, size).to(dtype)
-    b = torch.randn(size, size).to(dtype)
-    torch.matmul(a, b)  # warm-up
-    seconds = best_time(lambda: torch.matmul(a, b), repeats, clock)
-    return 2 * size**3 / seconds / 1e9
-
-
-def forward_flops(model, lengths) -> float:
-    """Useful FLOPs of one forward of `model` over sequences of these token counts (no padding)."""
-    config = model.config
-    embedding_params = sum(p.numel() for n, p in model.named_parameters() if n.startswith("embeddings."))
-    matmul_params = sum(p.numel() for p in model.parameters()) - embedding_params
-    return encoder_forward_flops(matmul_params, config.hidden_size, config.num_hidden_layers, lengths)
-
-
-def encoder_forward_flops(matmul_params: int, hidden: int, layers: int, lengths) -> float:
-    """Useful FLOPs of one encoder forward over sequences of these token counts: 2 x the
-    non-embedding params per token + attention's 4 x L^2 x hidden per layer."""
-    lengths = np.asarray(lengths, dtype=np.float64)
-    return float(2 * matmul_params * lengths.sum() + 4 * (lengths**2).sum() * hidden * layers)
-
-
 def encode_flops(encoder, texts: list[str]) -> float:
     """Useful FLOPs of one passage encode (real tokens only)."""
     sequences, _ = encoder._windows(texts, "passage")
@@ -105,7 +70,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: a shared CPU punishes multi-threaded small ops)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=SHARED)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "encode.json")
     args = parser.parse_args(argv)
 
@@ -166,14 +131,6 @@ def main(argv=None) -> int:
     write_atomic(args.out, json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
-
-
-def cpu_flags() -> str:
-    """lscpu's matrix-unit flags (and a oneDNN ISA limit): bf16 speed depends on them."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from train import cpu_flags as flags
-
-    return flags()
 
 
 def _under(context: contextlib.AbstractContextManager, run):

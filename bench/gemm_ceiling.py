@@ -39,8 +39,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from encode import best_time, encoder_forward_flops, matmul_gflops  # noqa: E402
-from train import cpu_flags  # noqa: E402
+from common import best_time, cpu_flags, encoder_forward_flops, matmul_gflops  # noqa: E402
 
 from mixlingual.io import write_atomic  # noqa: E402
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train import SHARED  # noqa: E402  (bench/train.py: where the shared data lives)
+from common import SHARED  # noqa: E402  (where the shared data lives)
 
 
 def parse_args(argv=None):

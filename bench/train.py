@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(os.environ.get("MIXLINGUAL_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+from common import SHARED, cpu_flags, forward_flops, matmul_gflops
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -151,8 +151,6 @@ def peak_memory_mb(stamps: list[tuple[float, float, float]]) -> dict:
 def useful_flops_per_step(spec: dict) -> float:
     """FLOPs of a mean training step over real tokens: forward + backward (2x forward) of the
     pairs' queries and passages as tokenized at the max length, per step of `batch_size` pairs."""
-    from encode import forward_flops
-
     from mixlingual.models.encoder import BiEncoder
 
     args = spec["args"]
@@ -212,18 +210,6 @@ def run_worker(args) -> None:
 
 
 # ----- the comparison ---------------------------------------------------------------------
-def cpu_flags() -> str:
-    """The matrix-unit flags that decide bf16 speed (AMX tiles, AVX-512 bf16, AVX-512), as lscpu names them."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    flags = set(next((line.split(":", 1)[1] for line in text.splitlines() if line.startswith("flags")), "").split())
-    found = " ".join(f for f in ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f") if f in flags)
-    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")   # e.g. AVX512_CORE_BF16: this run's matmuls without AMX
-    return (found or "none of amx_bf16/amx_tile/avx512_bf16/avx512f") + (f" (ONEDNN_MAX_CPU_ISA={isa})" if isa else "")
-
-
 def launch(side: str, spec_path: Path, threads: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "TOKENIZERS_PARALLELISM": "false"}
@@ -241,7 +227,6 @@ def main(argv=None) -> int:
         run_worker(args)
         return 0
     import torch
-    from encode import matmul_gflops
 
     torch.set_num_threads(args.threads)
     matmul = [matmul_gflops(torch.bfloat16, clock=time.process_time)]

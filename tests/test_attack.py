@@ -5,7 +5,7 @@ import pytest
 
 from mixlingual.data.records import Candidate, Collection, Query
 from mixlingual.errors import ConfigError
-from mixlingual.experiments.attack import AttackConfig, attack_collection, rank_and_margin
+from mixlingual.experiments.robustness.attack import AttackConfig, attack_collection, rank_and_margin
 
 
 class BagOfCharsEncoder:

@@ -9,7 +9,7 @@ from bitext_fixtures import CharNgramEncoder, GroupOracleEncoder, make_ntrex_dir
 from mixlingual.evaluation import metrics
 from mixlingual.data import ntrex, sib200
 from mixlingual.errors import ConfigError
-from mixlingual.experiments.bitext import evaluate_bitext, pool_ranks, sentence_table
+from mixlingual.experiments.transfer.bitext import evaluate_bitext, pool_ranks, sentence_table
 
 
 def test_oracle_is_perfect_and_a_broken_language_scores_zero(tmp_path):
@@ -88,7 +88,7 @@ def test_evaluate_cli_dispatches_bitext_benchmarks(tmp_path, capsys):
 @pytest.mark.slow
 def test_bitext_cli_options_reach_the_evaluation(tmp_path):
     from helpers_models import make_tiny_model_dir
-    from mixlingual.experiments import bitext_report
+    from mixlingual.experiments.transfer import bitext_cli as bitext_report
 
     model = make_tiny_model_dir(tmp_path / "tiny")
     root = make_ntrex_dir(tmp_path / "ntrex")

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from mixlingual.errors import ConfigError
-from mixlingual.experiments import sweep
+from mixlingual.experiments.sweep import plan as sweep
 from test_sweep import FakeRunner, _parse
 
 CANDIDATE_EVALS = (

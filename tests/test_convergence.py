@@ -6,10 +6,10 @@ import pytest
 import yaml
 
 from mixlingual.errors import DataError
-from mixlingual.experiments import convergence
-from mixlingual.experiments.convergence import load_run
-from mixlingual.experiments.convergence_report import write_convergence_report
-from mixlingual.experiments.convergence_summary import steps_to_fraction
+from mixlingual.experiments.convergence import report as convergence
+from mixlingual.experiments.convergence.runs import load_run
+from mixlingual.experiments.convergence.report import write_convergence_report
+from mixlingual.experiments.convergence.summary import steps_to_fraction
 
 
 def _fake_run(folder, curves, *, batch=8, accum=2, world=1, pairs=None, group=None):

@@ -7,10 +7,10 @@ import pytest
 from convergence_fixtures import ramp, write_cell
 
 from mixlingual.errors import ConfigError
-from mixlingual.experiments import convergence
-from mixlingual.experiments.convergence_groups import derive_language_groups, parse_language_groups
-from mixlingual.experiments.convergence_stats import seed_difference, seed_summary
-from mixlingual.experiments.convergence_report import write_convergence_report
+from mixlingual.experiments.convergence import report as convergence
+from mixlingual.experiments.convergence.runs import derive_language_groups, parse_language_groups
+from mixlingual.stats import seed_difference, seed_summary
+from mixlingual.experiments.convergence.report import write_convergence_report
 
 
 def _rows(report, key="languages", metric="mrr@10"):

@@ -261,7 +261,7 @@ def test_sweep_eval_entry_fits_per_cell_before_evaluating(tmp_path):
 
     from test_sweep import FakeRunner
 
-    from mixlingual.experiments import sweep
+    from mixlingual.experiments.sweep import plan as sweep
 
     class Runner(FakeRunner):
         def __call__(self, argv, log_path):

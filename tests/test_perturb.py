@@ -7,10 +7,10 @@ import pytest
 
 from mixlingual.data.records import Candidate, Collection, Query
 from mixlingual.errors import ConfigError
-from mixlingual.experiments.perturb import (
+from mixlingual.experiments.robustness.perturb import (
     PERTURBATIONS, parse_perturb_spec, perturb_collection, perturb_text)
-from mixlingual.experiments.robustness import robustness_report
-from mixlingual.experiments.scripts import COMMON, char_script, text_scripts
+from mixlingual.experiments.robustness.run import robustness_report
+from mixlingual.experiments.robustness.alphabets import COMMON, char_script, text_scripts
 
 QUERIES = {
     "en": "When did the Normans conquer England and who led them?",

@@ -7,8 +7,8 @@ import pytest
 
 from bitext_fixtures import make_sib_dir
 from mixlingual.errors import DataError
-from mixlingual.experiments.probe import ProbeConfig, pair_features, run_probe, write_probe_report
-from mixlingual.experiments.probe_tasks import load_sib200_topic, load_xnli
+from mixlingual.experiments.transfer.probe import ProbeConfig, pair_features, run_probe, write_probe_report
+from mixlingual.experiments.transfer.tasks import load_sib200_topic, load_xnli
 
 LABELS = ("entailment", "neutral", "contradiction")
 

@@ -42,7 +42,7 @@ def tiny(tmp_path_factory):
 
 def test_robustness_data_option_reaches_the_loader(tiny, capsys):
     from mixlingual.cli import main
-    from mixlingual.experiments.robustness import read_jsonl
+    from mixlingual.experiments.robustness.run import read_jsonl
 
     root, model, data = tiny
     base = ["robustness", "--model", model, "--benchmark", "xquad-r", "--data", str(data), "--fp32",

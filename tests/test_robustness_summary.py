@@ -8,8 +8,8 @@ import pytest
 
 from mixlingual.cli import main
 from mixlingual.errors import DataError
-from mixlingual.experiments.attack import AttackConfig, QueryAttack, summarize
-from mixlingual.experiments.robustness_summary import summarize_robustness
+from mixlingual.experiments.robustness.attack import AttackConfig, QueryAttack, summarize
+from mixlingual.experiments.robustness.summary import summarize_robustness
 
 LANGS = ("de", "en")
 GROUPS = [f"g{i}" for i in range(8)]

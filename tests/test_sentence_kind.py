@@ -17,8 +17,8 @@ from helpers_models import make_tiny_model_dir
 from mixlingual.data import sib200
 from mixlingual.models.encoder import BiEncoder
 from mixlingual.errors import MixlingualError
-from mixlingual.experiments.bitext import evaluate_bitext
-from mixlingual.experiments.probe import ProbeConfig, featurize
+from mixlingual.experiments.transfer.bitext import evaluate_bitext
+from mixlingual.experiments.transfer.probe import ProbeConfig, featurize
 
 SHARED_HEAD = " ".join(["the city of the river"] * 14)          # 70 tokens, past the query length
 LONG_A = f"{SHARED_HEAD} paris france first"

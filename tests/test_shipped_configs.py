@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mixlingual.training.config import load_config
-from mixlingual.experiments import sweep
+from mixlingual.experiments.sweep import plan as sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING = sorted((ROOT / "configs").glob("*.yaml"))

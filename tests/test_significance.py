@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from mixlingual.errors import MixlingualError
-from mixlingual.experiments.significance import (
+from mixlingual.stats import (
     bootstrap_p, clustered_comparison, holm_adjust, pair_scores, paired_bootstrap_test, paired_randomization_test,
     same_seeds)
 
@@ -234,7 +234,7 @@ def _write_cell(cell, rows):
 
 
 def test_sweep_comparison_resamples_question_groups(tmp_path):
-    from mixlingual.experiments.aggregate import Group, compare_groups
+    from mixlingual.experiments.sweep.aggregate import Group, compare_groups
 
     # 8 questions x 11 languages; B differs from A by a per-question shift that every language
     # version shares: 88 rows that look decisive one by one, but only 8 independent questions.
@@ -267,7 +267,7 @@ def test_sweep_comparison_resamples_question_groups(tmp_path):
 
 
 def test_question_group_of_a_row():
-    from mixlingual.experiments.aggregate import question_group
+    from mixlingual.experiments.sweep.aggregate import question_group
 
     assert question_group({"query": "de:572", "qlang": "de", "group": "g9"}) == "g9"
     assert question_group({"query": "de:572", "qlang": "de", "clang": "en"}) == "572"   # no group field
@@ -275,7 +275,7 @@ def test_question_group_of_a_row():
 
 
 def test_dropped_queries_count_what_either_side_lost(tmp_path):
-    from mixlingual.experiments.aggregate import Group, compare_groups
+    from mixlingual.experiments.sweep.aggregate import Group, compare_groups
 
     # mono: questions q0-q4 (one row each); the baseline's seed 1 lacks q1, the other group's
     # seed 0 lacks q2, and only the baseline has q5: 3 of the 6 rows seen cannot be compared.

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from mixlingual.errors import ConfigError
-from mixlingual.experiments import sweep
-from mixlingual.experiments.grid import expand_cells, parse_grid_spec, split_top_level
+from mixlingual.experiments.sweep import plan as sweep
+from mixlingual.experiments.sweep.grid import expand_cells, parse_grid_spec, split_top_level
 
 
 def test_grid_spec_parsing():
@@ -172,7 +172,7 @@ def test_sweep_file_and_dry_run(tmp_path, capsys):
 
 
 def test_x_value_reads_list_items_and_mapping_entries():
-    from mixlingual.experiments.sweep_plots import pareto_front, x_value
+    from mixlingual.experiments.sweep.plots import pareto_front, x_value
 
     over = {"sampling.alpha": 0.25, "r": [0.5, 0.3], "sampling.ratios": {"X-X": 0.4, "X-Y": 0.6}}
     assert x_value(over, "sampling.alpha") == 0.25 and x_value(over, "r[1]") == 0.3
@@ -182,7 +182,7 @@ def test_x_value_reads_list_items_and_mapping_entries():
 
 
 def test_three_way_ratio_mappings_expand_and_render_for_set():
-    from mixlingual.experiments.grid import format_override
+    from mixlingual.experiments.sweep.grid import format_override
 
     key, values = parse_grid_spec("sampling.ratios={X-X: 0.5, X-Y: 0.25, mixed: 0.25};{X-X: 0.4, X-Y: 0.4, mixed: 0.2}")
     assert values[1] == {"X-X": 0.4, "X-Y": 0.4, "mixed": 0.2}
@@ -198,7 +198,7 @@ def test_jobs_run_every_cell_once_and_live_locks_are_respected(tmp_path):
     import subprocess
     import sys
 
-    from mixlingual.experiments.cells import acquire_lock
+    from mixlingual.experiments.sweep.cells import acquire_lock
 
     args = _args(tmp_path, jobs="3")
     plan, cells, _ = sweep.build_plan(args)
@@ -289,8 +289,8 @@ def test_several_baselines_and_rank_distance_tests(tmp_path):
 
 
 def test_ratio_plot_lines_per_recipe_or_one_curve_of_recipes():
-    from mixlingual.experiments.aggregate import Group
-    from mixlingual.experiments.sweep_plots import ratio_lines
+    from mixlingual.experiments.sweep.aggregate import Group
+    from mixlingual.experiments.sweep.plots import ratio_lines
 
     own = [Group(n, n, {"sampling.alpha": a}) for n, a in (("x-y", 0.0), ("hybrid", 0.5), ("x-x", 1.0))]
     assert ratio_lines(own, "sampling.alpha") == {"sampling.alpha": [(0.0, "x-y"), (0.5, "hybrid"), (1.0, "x-x")]}
@@ -486,9 +486,9 @@ def test_disjoint_articles_of_a_reordered_copy_select_and_confirm(tmp_path, capl
 
 
 def test_selection_without_confirm_split_or_unfinished_groups_says_so():
-    from mixlingual.experiments.cells import EvalSpec
-    from mixlingual.experiments.selection import select_and_confirm
-    from mixlingual.experiments.sweep_report import render_selection
+    from mixlingual.experiments.sweep.cells import EvalSpec
+    from mixlingual.experiments.sweep.selection import select_and_confirm
+    from mixlingual.experiments.sweep.report import render_selection
 
     def stat(v):
         return {"settings.multi.map": {"mean": v, "std": 0.0, "n": 1, "values": [v]}}
@@ -591,8 +591,8 @@ def test_convergence_of_a_sweep_takes_language_groups(tmp_path):
 
 
 def test_selection_compares_groups_on_the_seeds_they_all_have():
-    from mixlingual.experiments.cells import EvalSpec
-    from mixlingual.experiments.selection import select_and_confirm
+    from mixlingual.experiments.sweep.cells import EvalSpec
+    from mixlingual.experiments.sweep.selection import select_and_confirm
 
     evals = [EvalSpec("a", "xquad-r", "/d", role="select"), EvalSpec("b", "xquad-r", "/d", role="confirm")]
     summary = {g: {"a": {"m": {"mean": mean, "n": 5, "std": 0}}, "b": {"m": {"mean": mean, "n": 5, "std": 0}}}

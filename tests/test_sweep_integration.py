@@ -25,7 +25,7 @@ def test_real_cell_trains_evaluates_and_is_not_redone(tmp_path, monkeypatch):
     from mixlingual.training.config import apply_override
     from mixlingual.data.jsonl import read_parallel, write_collection
     from mixlingual.data.records import Candidate, Collection, Query
-    from mixlingual.experiments import sweep
+    from mixlingual.experiments.sweep import plan as sweep
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     config: dict = {}

@@ -28,11 +28,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("mixlingual.evaluation.cli", "evaluate a model: mono / cross / multi retrieval, bitext"),
     "report": ("mixlingual.evaluation.report", "put several evaluations side by side (tables + plots)"),
     "demo": ("mixlingual.experiments.demo", "X-X only vs hybrid batches on the built-in demo set, before/after"),
-    "sweep": ("mixlingual.experiments.sweep", "grid of training runs with aggregation and significance"),
-    "convergence": ("mixlingual.experiments.convergence", "dev curves: steps to 95% of the end per language group, over seeds"),
-    "attack": ("mixlingual.experiments.attack", "black-box adversarial typo attack on a model's queries"),
-    "robustness": ("mixlingual.experiments.robustness_cli", "clean vs perturbed queries: metric change, top-1 flips"),
-    "probe": ("mixlingual.experiments.probe", "zero-shot transfer probes on frozen embeddings"),
+    "sweep": ("mixlingual.experiments.sweep.plan", "grid of training runs with aggregation and significance"),
+    "convergence": ("mixlingual.experiments.convergence.report", "dev curves: steps to 95% of the end per language group, over seeds"),
+    "attack": ("mixlingual.experiments.robustness.attack", "black-box adversarial typo attack on a model's queries"),
+    "robustness": ("mixlingual.experiments.robustness.run", "clean vs perturbed queries: metric change, top-1 flips"),
+    "probe": ("mixlingual.experiments.transfer.probe", "zero-shot transfer probes on frozen embeddings"),
     "debias": ("mixlingual.models.debias_cli", "training-free language debiasing: fit per-language means, export"),
 }
 

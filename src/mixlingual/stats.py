@@ -1,4 +1,7 @@
-"""Paired significance tests over per-query scores.
+"""The statistics every study uses: paired tests over queries, the clustered two-level bootstrap
+of the sweeps and robustness summaries, Holm's adjustment, and intervals over training seeds.
+
+Paired significance tests over per-query scores.
 
 Two systems evaluated on the same queries give two score vectors `a` and `b` (one entry per
 query, e.g. average precision). The question "is system B better than A, or is the difference
@@ -37,6 +40,30 @@ cannot go below 2/32 = .0625.
 
 All are seeded, so a report is reproducible bit for bit.
 
+**Over seeds only** (`seed_summary`, `seed_difference`; the convergence reports): a number that
+exists once per training run (steps to 95% of the final value, the final value) has no question
+groups to resample. Its interval is a **percentile bootstrap over seeds** (10,000 resamples of the seeds with
+replacement, numpy generator seeded with 0, so reports are reproducible), not a t-interval,
+because:
+
+* steps-to-target is discrete (multiples of the evaluation interval, e.g. 0/25/50/75/100) and
+  bounded by the first and last evaluated step; a t-interval assumes a normal mean and with 3
+  seeds (t = 4.30) easily runs below step 0 or past the last step, while the bootstrap stays
+  within what was observed;
+* it is the seed level of the sweep comparisons (docs/statistics.md), so the two reports agree.
+
+The price: with 3-5 seeds it draws from only 3-5 values and is too narrow (docs/statistics.md
+simulates the sweeps' two-level interval: 84% coverage for a nominal 95% with 3 seeds when
+run-to-run variation dominates); when all seeds agree it is [x, x]. With one
+seed there is no interval (low = high = None). Per-seed values are kept so readers can see them.
+
+Differences between recipes are paired by seed (seed i of one with seed i of the other, one
+resample of seed indices for both) when both recipes ran exactly the same seeds; otherwise each
+recipe's seeds are resampled independently.
+
+Sweeps (`experiments/sweep`), robustness summaries (`experiments/robustness`), convergence
+(`experiments/convergence`) and the image-text report all import this one module; the defaults
+(RESAMPLES draws, BOOTSTRAP_SEED, LEVEL) are shared, so their intervals read alike.
 One module on purpose: the tests compare the clustered analysis with the per-query tests on the
 same simulated data.
 """
@@ -49,6 +76,10 @@ import numpy as np
 from scipy import stats
 
 from mixlingual.errors import MixlingualError
+
+RESAMPLES = 10_000     # bootstrap draws (and randomization resamples) unless a caller asks otherwise
+BOOTSTRAP_SEED = 0     # numpy generator seed: every interval and p is reproducible bit for bit
+LEVEL = 0.95           # confidence of the intervals
 
 
 @dataclass
@@ -86,7 +117,7 @@ def _abs_mean(diff: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.abs(np.mean(diff, axis=axis))
 
 
-def paired_randomization_test(a, b, *, n_resamples: int = 10_000, seed: int = 0,
+def paired_randomization_test(a, b, *, n_resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED,
                               batch: int = 1000) -> PairedTestResult:
     """Two-sided sign-flip randomization test of mean(b - a) = 0.
 
@@ -109,8 +140,8 @@ def paired_randomization_test(a, b, *, n_resamples: int = 10_000, seed: int = 0,
                             exact=enumerated == 2 ** diff.size)
 
 
-def paired_bootstrap_test(a, b, *, n_resamples: int = 10_000, seed: int = 0,
-                          confidence: float = 0.95, batch: int = 1000) -> PairedTestResult:
+def paired_bootstrap_test(a, b, *, n_resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                          confidence: float = LEVEL, batch: int = 1000) -> PairedTestResult:
     """Paired bootstrap over queries: confidence interval and two-sided p-value of mean(b - a).
 
     p = 2 * min(P(mean* <= 0), P(mean* >= 0)) over the bootstrap means, capped at 1; with no
@@ -260,7 +291,7 @@ def bootstrap_p(effects: np.ndarray) -> float:
 
 
 def clustered_comparison(runs_a, runs_b, clusters, *, seeds_a=None, seeds_b=None, paired_seeds: bool | None = None,
-                         n_resamples: int = 10_000, seed: int = 0, confidence: float = 0.95) -> ClusteredComparison:
+                         n_resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED, confidence: float = LEVEL) -> ClusteredComparison:
     """Compare B with A on paired rows grouped into parallel question groups, over seeds.
 
     `runs_a` / `runs_b`: (seeds, rows) scores of each system (a 1-D vector is one seed), the rows
@@ -295,3 +326,58 @@ def clustered_comparison(runs_a, runs_b, clusters, *, seeds_a=None, seeds_b=None
     return ClusteredComparison("two-level-bootstrap", a.shape[1], n_clusters, a.shape[0], b.shape[0], paired,
                                mean_a, mean_b, mean_b - mean_a, float(low), float(high), confidence,
                                bootstrap_p(effects), n_resamples)
+
+
+# ----- intervals over training seeds (convergence) --------------------------------------------
+def _bootstrap_means(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """RESAMPLES means of `values` resampled with replacement."""
+    return values[rng.integers(0, values.size, size=(RESAMPLES, values.size))].mean(axis=1)
+
+
+def _percentiles(draws: np.ndarray) -> tuple[float, float]:
+    tail = (1 - LEVEL) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def seed_summary(per_seed: dict) -> dict:
+    """{seed: value or None} -> mean, 95% bootstrap interval over seeds (None with < 2), n, per-seed values.
+
+    Seeds whose value is None (no target: the final value was not positive) are left out of the
+    mean and counted in `n_missing`.
+    """
+    kept = {str(k): float(v) for k, v in per_seed.items() if v is not None}
+    values = np.array(list(kept.values()), dtype=float)
+    out = {"mean": float(values.mean()) if values.size else None, "low": None, "high": None,
+           "n_seeds": int(values.size), "n_missing": len(per_seed) - len(kept), "per_seed": kept}
+    if values.size >= 2:
+        out["low"], out["high"] = _percentiles(_bootstrap_means(values, np.random.default_rng(BOOTSTRAP_SEED)))
+    return out
+
+
+def seed_difference(per_seed_a: dict, per_seed_b: dict) -> dict:
+    """A - B over seeds: mean difference and its 95% bootstrap interval (paired when the seeds match).
+
+    Paired: both have the same seed keys (all values present); the per-seed differences are
+    resampled. Unpaired: each side's seeds are resampled independently and the means subtracted.
+    No interval when either side has fewer than 2 seeds (paired: fewer than 2 pairs).
+    """
+    a = {str(k): float(v) for k, v in per_seed_a.items() if v is not None}
+    b = {str(k): float(v) for k, v in per_seed_b.items() if v is not None}
+    paired = bool(a) and set(a) == set(b) and len(a) == len(per_seed_a) == len(per_seed_b)
+    out = {"mean": None, "low": None, "high": None, "paired": paired, "n_seeds_a": len(a), "n_seeds_b": len(b)}
+    if not a or not b:
+        return out
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    if paired:
+        diffs = np.array([a[k] - b[k] for k in sorted(a)])
+        out["mean"] = float(diffs.mean())
+        if diffs.size >= 2:
+            out["low"], out["high"] = _percentiles(_bootstrap_means(diffs, rng))
+        return out
+    va, vb = np.array(list(a.values())), np.array(list(b.values()))
+    out["mean"] = float(va.mean() - vb.mean())
+    if va.size >= 2 and vb.size >= 2:
+        draws_a = _bootstrap_means(va, rng)
+        out["low"], out["high"] = _percentiles(draws_a - _bootstrap_means(vb, rng))
+    return out

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 
-# benchmarks evaluated as bitext retrieval (mixlingual.experiments.bitext), not mono/cross/multi
+# benchmarks evaluated as bitext retrieval (mixlingual.experiments.transfer.bitext), not mono/cross/multi
 BITEXT_BENCHMARKS = ("sib200-bitext", "ntrex-bitext", "tatoeba")
 
 
@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cross-run-depth", type=int, default=10,
                         help="run file depth per cross-lingual pair (110 pairs for 11 languages)")
     parser.add_argument("--perturb", metavar="NAME:RATE", help="perturb the queries first (robustness), e.g. "
-                        "typo:0.1; see mixlingual.experiments.perturb (writes DIR/perturbation.json)")
+                        "typo:0.1; see mixlingual.experiments.robustness.perturb (writes DIR/perturbation.json)")
     parser.add_argument("--perturb-seed", type=int, default=0, help="seed of --perturb")
     from mixlingual.models.debias_use import add_debias_arguments
 
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     collection = load_benchmark(args.benchmark, args.data, candidate=args.candidate, langs=langs,
                                 options=parse_data_options(args.data_option))
     if args.perturb:
-        from mixlingual.experiments.perturb import parse_perturb_spec, perturb_collection
+        from mixlingual.experiments.robustness.perturb import parse_perturb_spec, perturb_collection
 
         collection = perturb_collection(collection, *parse_perturb_spec(args.perturb), seed=args.perturb_seed)
     from mixlingual.models.debias_use import debias_from_args
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
             from mixlingual.errors import ConfigError
 
             raise ConfigError(f"--debias: not supported for bitext benchmarks ({args.benchmark}) yet")
-        from mixlingual.experiments.bitext_report import evaluate_and_report
+        from mixlingual.experiments.transfer.bitext_cli import evaluate_and_report
 
         return evaluate_and_report(encoder, collection, args.out, batch_size=args.batch_size,
                                    cache_dir=args.cache_dir)

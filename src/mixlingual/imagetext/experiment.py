@@ -15,7 +15,7 @@ configs/imagetext-synthetic.yaml) for the same number of steps, changing only th
 
 Each run's final model is evaluated on held-out scenes (another seed). Per regime: mean and
 standard deviation over seeds. Between regimes: paired randomization tests
-(`mixlingual.experiments.significance`) over per-query scores averaged across seeds - t2i R@1
+(`mixlingual.stats`) over per-query scores averaged across seeds - t2i R@1
 per caption language (queries = captions) and the rank distance per image - with Holm's
 correction over the comparisons of one regime pair. Runs that already have their evaluation
 are reused, so an interrupted experiment continues where it stopped.
@@ -93,7 +93,7 @@ def _seed_mean(runs: list[dict]) -> dict:
 
 def compare(runs_by_regime: dict[str, list[dict]], n_resamples: int = 10_000) -> list[dict]:
     """Paired randomization tests (B - A) per metric group, Holm-adjusted per regime pair."""
-    from mixlingual.experiments.significance import holm_adjust, paired_randomization_test
+    from mixlingual.stats import holm_adjust, paired_randomization_test
 
     means = {name: _seed_mean(runs) for name, runs in runs_by_regime.items()}
     rows = []

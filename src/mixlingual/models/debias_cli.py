@@ -78,17 +78,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     study.add_argument("--out", required=True, help="output folder (sample_size.json + sample_size.md)")
 
 
-def _eval_collection(args):
-    """The --eval collection (None without it)."""
-    if not args.eval:
-        return None
-    from mixlingual.data import registry
-    from mixlingual.data.cli import parse_options, parse_source
-
-    name, path = parse_source(args.eval)
-    return registry.load_collection(name, path, **parse_options(args.eval_option))
-
-
 def _fit_languages(args, collection, method: str, corpus_languages) -> list[str] | None:
     languages = _languages(args.languages)
     if languages is None and collection is not None:
@@ -103,9 +92,9 @@ def _fit_languages(args, collection, method: str, corpus_languages) -> list[str]
 def _run_fit(args) -> int:
     from mixlingual.data.cli import parse_options
     from mixlingual.evaluation.cli import load_encoder
-    from mixlingual.models.debias_corpus import check_overlap, fit_corpus, load_fit_corpus, select
+    from mixlingual.models.debias_corpus import check_overlap, eval_collection, fit_corpus, load_fit_corpus, select
 
-    collection = _eval_collection(args)
+    collection = eval_collection(args)
     corpus = load_fit_corpus(args.data, parse_options(args.option))
     present = sorted({t.lang for texts in corpus.texts.values() for t in texts})
     languages = _fit_languages(args, collection, args.method, present)
@@ -142,6 +131,6 @@ def run(args: argparse.Namespace) -> int:
         return _run_fit(args)
     if args.action == "export":
         return _run_export(args)
-    from mixlingual.experiments.debias_study import run_study
+    from mixlingual.experiments.debias.sample_size import run_study
 
     return run_study(args)

@@ -83,6 +83,18 @@ def load_fit_corpus(spec: str, options: dict | None = None) -> FitCorpus:
     return FitCorpus(spec, options, label, texts)
 
 
+def eval_collection(args):
+    """The collection named by --eval NAME:PATH (with --eval-option), None without --eval: what a fit is
+    checked against (`debias fit`) or scored on (`debias sample-size`)."""
+    if not args.eval:
+        return None
+    from mixlingual.data import registry
+    from mixlingual.data.cli import parse_options, parse_source
+
+    name, path = parse_source(args.eval)
+    return registry.load_collection(name, path, **parse_options(args.eval_option))
+
+
 def select(corpus: FitCorpus, *, languages: list[str] | None = None, max_per_language: int | None = None,
            seed: int = 0) -> FitCorpus:
     """The corpus restricted to `languages` (canonicalized) and to at most `max_per_language`

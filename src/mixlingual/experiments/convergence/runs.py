@@ -1,7 +1,4 @@
-"""Convergence of training runs: per-language dev curves and the time to reach 95% of the end, over seeds.
-
-    mixlingual convergence [LABEL=]RUN_DIR [...] --out DIR [--language-groups "NAME=l1,l2;NAME=l3"]
-        [--reference hybrid] [--fraction 0.95] [--setting multi]
+"""Training runs read for convergence: per-language dev curves, seeds, and the language groups.
 
 A run folder is what `mixlingual train` writes (or a sweep cell holding it in `train/`):
 `metrics.jsonl` (eval records with `per_language.{setting}.{lang}.{map,mrr@10}`), `config.yaml`
@@ -9,18 +6,30 @@ A run folder is what `mixlingual train` writes (or a sweep cell holding it in `t
 (the (query -> passage) language pairs drawn). A sweep cell's `cell.json` gives its group and seed.
 
 Runs with the same strategy label (`LABEL=DIR`, else a sweep cell's group, else the folder name)
-are seeds of one recipe. Each seed's own curve gives its steps to 95% of its own final value,
-the examples seen by then (steps x batch size x world size x gradient accumulation) and the
-final value; those are reported per language and per language group as the mean over seeds
-with a 95% interval over seeds, and as differences between the reference recipe and each other
-one (`convergence_summary`, `convergence_stats`). Language groups come from `--language-groups`
-or are derived from the runs' `batch_counts.json` (`convergence_groups`).
+are seeds of one recipe (`runs_by_label`); `summary.py` turns their curves into numbers and
+`report.py` (the `mixlingual convergence` command) writes them.
+
+Language groups (`language_groups`) are given on the command line or derived from training data.
+Given: `--language-groups "both-sides=de,es,vi,zh;questions-only=ar,hi;unseen=el,en,ru,th,tr"` -
+groups separated by ';', each `NAME=LANG,LANG,...`, in the order they should be reported.
+Evaluated languages the spec does not name go to a last group `other`.
+
+Derived (the default): from the (query -> passage) language pairs each run drew
+(`batch_counts.json`, key `pairs`, e.g. {"ar->de": 12}), pooled over all runs so that every
+recipe is reported on the same groups:
+
+* `passages`     - the language was the passage side of at least one drawn pair (whether or not
+                   it was also a query language);
+* `queries-only` - it was a query side, never a passage side;
+* `unseen`       - it was never drawn (an evaluation language absent from the training data).
+
+Runs without any `batch_counts.json` give no evidence: then all languages form one group `all`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +38,7 @@ import numpy as np
 import yaml
 
 from mixlingual.data.jsonl import read_json_records
-from mixlingual.errors import DataError
-from mixlingual.io import write_atomic
+from mixlingual.errors import ConfigError, DataError
 
 METRICS = ("mrr@10", "map")
 
@@ -132,31 +140,69 @@ def runs_by_label(runs: list[Run], settings) -> tuple[dict[str, list[Run]], list
     return grouped, skipped
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", help="training output folders or sweep cells; 'LABEL=DIR' names the "
-                        "recipe (runs sharing a label are its seeds)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for convergence.{json,md} and plots")
-    parser.add_argument("--language-groups", metavar="'NAME=l1,l2;NAME=l3'",
-                        help="language groups in report order, ';'-separated (unlisted languages: 'other'); "
-                             "default: from batch_counts.json - passages / queries-only / unseen")
-    parser.add_argument("--low-resource", default="", help="shorthand for --language-groups 'low-resource=LIST' "
-                        "(comma-separated; the rest: 'other')")
-    parser.add_argument("--reference", help="recipe compared with each other one (reference - other); "
-                        "default: 'hybrid' if present, else the first recipe")
-    parser.add_argument("--fraction", type=float, default=0.95, help="target share of the final value")
-    parser.add_argument("--setting", action="append", choices=("mono", "cross", "multi"),
-                        help="settings to report (repeatable; default multi)")
+# ----- language groups ----------------------------------------------------------------------
+DERIVED_GROUPS = ("passages", "queries-only", "unseen")
+OTHER_GROUP = "other"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
-def run(args: argparse.Namespace) -> int:
-    # imported here: convergence_report builds on this module's readers
-    from mixlingual.experiments.convergence_report import write_convergence_report
+def parse_language_groups(spec: str, option: str = "--language-groups") -> dict[str, list[str]]:
+    """'NAME=l1,l2;NAME2=l3' -> {NAME: [l1, l2], NAME2: [l3]}; errors name `option` and the bad part."""
+    groups: dict[str, list[str]] = {}
+    owner: dict[str, str] = {}
+    parts = [p.strip() for p in spec.split(";") if p.strip()]
+    if not parts:
+        raise ConfigError(f"{option}: empty; expected 'NAME=LANG,LANG;NAME=LANG,...'")
+    for part in parts:
+        name, eq, langs_text = (x.strip() for x in part.partition("="))
+        if not eq:
+            raise ConfigError(f"{option}: group '{part}' has no '='; expected 'NAME=LANG,LANG,...'")
+        if not _NAME.match(name):
+            raise ConfigError(f"{option}: bad group name '{name}' in '{part}' (letters, digits, '_.+-')")
+        if name in groups:
+            raise ConfigError(f"{option}: group '{name}' is given twice")
+        langs = [x.strip() for x in langs_text.split(",") if x.strip()]
+        if not langs:
+            raise ConfigError(f"{option}: group '{name}' lists no languages")
+        for lang in langs:
+            if lang in owner:
+                raise ConfigError(f"{option}: language '{lang}' is in both '{owner[lang]}' and '{name}'")
+            owner[lang] = name
+        groups[name] = langs
+    return groups
 
-    report = write_convergence_report(args.runs, args.out, language_groups=args.language_groups,
-                                      low_resource=[x for x in args.low_resource.split(",") if x],
-                                      reference=args.reference, fraction=args.fraction,
-                                      settings=tuple(args.setting or ("multi",)))
-    groups = "; ".join(f"{name}: {','.join(langs)}" for name, langs in report["language_groups"].items())
-    print(f"{len(report['recipes'])} recipes, {len(report['languages'])} language rows; groups ({groups}); "
-          f"wrote {args.out / 'convergence.md'}")
-    return 0
+
+def complete_groups(groups: dict[str, list[str]], langs: list[str]) -> dict[str, list[str]]:
+    """Keep the evaluated languages of each group (sorted), add `other` for the unnamed ones, drop empty groups."""
+    named = {lang for members in groups.values() for lang in members}
+    out = {name: sorted(set(members) & set(langs)) for name, members in groups.items()}
+    out[OTHER_GROUP] = sorted(set(out.get(OTHER_GROUP, [])) | (set(langs) - named))
+    return {name: members for name, members in out.items() if members}
+
+
+def derive_language_groups(pairs_by_run: list[dict[str, int]], langs: list[str]) -> dict[str, list[str]]:
+    """Groups of `langs` by how they occur in the runs' drawn pairs (see the module docstring)."""
+    queries, passages = set(), set()
+    for pairs in pairs_by_run:
+        for pair, count in pairs.items():
+            query, _, passage = pair.partition("->")
+            if count and passage:
+                queries.add(query)
+                passages.add(passage)
+    if not queries and not passages:
+        return {"all": sorted(langs)} if langs else {}
+    members = {"passages": [x for x in langs if x in passages],
+               "queries-only": [x for x in langs if x in queries and x not in passages],
+               "unseen": [x for x in langs if x not in queries and x not in passages]}
+    return {name: sorted(members[name]) for name in DERIVED_GROUPS if members[name]}
+
+
+def language_groups(pairs_by_run: list[dict[str, int]], langs: list[str], spec: str | None = None,
+                    low_resource: list[str] | None = None) -> tuple[dict[str, list[str]], str]:
+    """(groups, where they came from): `spec` if given, else the `low_resource` shorthand, else derived."""
+    if spec:
+        return complete_groups(parse_language_groups(spec), langs), "--language-groups"
+    if low_resource:
+        return complete_groups({"low-resource": list(low_resource)}, langs), "--low-resource"
+    derived = derive_language_groups(pairs_by_run, langs)
+    return derived, "batch_counts.json" if "all" not in derived else "none (no batch_counts.json pairs)"

@@ -3,7 +3,7 @@
 Each seed's own curve gives its steps-to-target (first evaluated step reaching `fraction` x that
 seed's last value), examples-to-target (steps x that run's examples per step) and final value
 (its last evaluated value). Those per-seed numbers are then summarized over seeds
-(`convergence_stats.seed_summary`: mean and 95% interval over seeds):
+(`mixlingual.stats.seed_summary`: mean and 95% interval over seeds):
 
 * per (recipe, setting, language, metric) - `language_rows`;
 * per (recipe, setting, language group, metric) - `group_rows`: for each seed, the mean over the
@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from mixlingual.experiments.convergence_stats import group_per_seed, seed_difference, seed_summary
+import numpy as np
+
+from mixlingual.stats import seed_difference, seed_summary
 
 QUANTITIES = ("steps_to_target", "examples_to_target", "final")
 
@@ -78,6 +80,16 @@ def language_rows(values: dict, groups: dict[str, list[str]], shares: dict[str, 
                      "final_on_mean_curve": curve[max(curve)] if curve else None})
     rows.sort(key=lambda r: (order.get(r["group"], len(order)), r["setting"], r["lang"], r["metric"]))
     return rows
+
+
+def group_per_seed(per_seed_by_lang: dict[str, dict]) -> dict:
+    """{lang: {seed: value}} -> {seed: mean over the languages with a value for that seed (None if none)}."""
+    seeds = sorted({s for values in per_seed_by_lang.values() for s in values}, key=str)
+    out = {}
+    for seed in seeds:
+        present = [v[seed] for v in per_seed_by_lang.values() if v.get(seed) is not None]
+        out[seed] = float(np.mean(present)) if present else None
+    return out
 
 
 def group_seed_values(values: dict, groups: dict[str, list[str]]) -> dict:

@@ -60,14 +60,13 @@ def run_study(args) -> int:
     from mixlingual.evaluation.evaluate import evaluate_collection
     from mixlingual.io import write_atomic, write_json_atomic
     from mixlingual.models.debias import LanguageDebias, weights_fingerprint
-    from mixlingual.models.debias_cli import _eval_collection
-    from mixlingual.models.debias_corpus import embed_corpus, load_fit_corpus, select, text_ids
+    from mixlingual.models.debias_corpus import embed_corpus, eval_collection, load_fit_corpus, select, text_ids
     from mixlingual.models.debias_use import DebiasUse
 
     sizes = _sizes(args.sizes)
     if args.draws < 1:
         raise ConfigError(f"--draws: expected a positive integer, got {args.draws}")
-    collection = _eval_collection(args)
+    collection = eval_collection(args)
     if collection is None:
         raise ConfigError("sample-size needs --eval NAME:PATH: the collection the draws are scored on")
     languages = [x for x in (args.languages or "").split(",") if x] or collection.languages

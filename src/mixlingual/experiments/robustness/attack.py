@@ -1,7 +1,7 @@
 """Black-box adversarial typo attack: greedy character edits that push the relevant candidates down.
 
 For each query, at most `budget` character edits (insert / delete / substitute / swap of adjacent
-letters, each one edit, script-aware as in `perturb.py`) are chosen greedily: every step tries
+letters, each one edit, script-aware as in `perturb.py` beside it) are chosen greedily: every step tries
 `tries_per_step` random single edits of the current text, encodes them in one batch, and keeps the
 one that ranks the best relevant candidate lowest (ties broken by the smallest margin between the
 best relevant and the best non-relevant score). A step that cannot make things worse for the model
@@ -28,7 +28,7 @@ from mixlingual.data.records import Collection
 from mixlingual.errors import ConfigError
 from mixlingual.evaluation.cli import add_data_option_argument, add_runtime_arguments, parse_data_options
 from mixlingual.io import write_atomic
-from mixlingual.experiments.perturb import TYPO_OPS, query_rng, typo_edit
+from mixlingual.experiments.robustness.perturb import TYPO_OPS, query_rng, typo_edit
 
 
 @dataclass

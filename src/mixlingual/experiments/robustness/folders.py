@@ -24,7 +24,7 @@ from pathlib import Path
 
 from mixlingual.data.jsonl import read_json_records
 from mixlingual.errors import DataError
-from mixlingual.experiments.aggregate import question_group
+from mixlingual.experiments.sweep.aggregate import question_group
 
 # (setting, metric) pairs compared clean vs perturbed, in report order; the first is the headline
 MEASURES = (("multi", "map"), ("mono", "map"), ("cross", "map"), ("multi", "mrr@10"), ("multi", "r@1"),

@@ -17,7 +17,7 @@ so a query's perturbed text does not depend on which other queries are in the co
 | case | cased letter | case swapped |
 
 Script safety: inserted and substituted letters come from the script of the neighbouring letter
-(`scripts.alphabet`, or the text's own letters of that script), so a perturbation never brings a
+(`alphabets.alphabet`, or the text's own letters of that script), so a perturbation never brings a
 character foreign to the query's scripts; edits touch letters only, never combining marks (a
 Devanagari or Thai vowel sign is never inserted alone). Diacritics are stripped only on Latin,
 Greek and Cyrillic letters, where they are optional in casual typing; marks that are essential
@@ -39,8 +39,7 @@ import numpy as np
 
 from mixlingual.data.records import Collection
 from mixlingual.errors import ConfigError
-from mixlingual.experiments.robustness import robustness_report  # noqa: F401  (the pair's other half)
-from mixlingual.experiments.scripts import alphabet, char_script, dominant_script, is_letter
+from mixlingual.experiments.robustness.alphabets import alphabet, char_script, dominant_script, is_letter
 
 TYPO_OPS = ("insert", "delete", "substitute", "swap")
 PERTURBATIONS = ("typo", *(f"typo-{op}" for op in TYPO_OPS), "word-dropout", "word-shuffle", "diacritics", "case")

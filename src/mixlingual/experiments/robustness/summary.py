@@ -1,13 +1,13 @@
 """Robustness over recipes: the drop under each perturbation / attack, with intervals over seeds and questions.
 
-Input: `LABEL=DIR` pairs, each DIR one model's robustness folder (`robustness_folders`); folders
+Input: `LABEL=DIR` pairs, each DIR one model's robustness folder (`folders.py`); folders
 sharing a LABEL are the seeds of one recipe. For each recipe, condition, measure (setting,
 metric) and query language ('all' and each one):
 
 * `drop` = perturbed - clean: mean over query rows of the seed-averaged per-row change (a loss is
   negative for mAP / MRR@10 / R@1, positive for the rank distance);
 * `ci_low` / `ci_high`: its 95% interval from the two-level bootstrap of
-  `significance.clustered_comparison` (seeds resampled, then parallel question groups), clean and
+  `mixlingual.stats.clustered_comparison` (seeds resampled, then parallel question groups), clean and
   perturbed of one model paired (`paired_seeds=True`); `p_value`: two-sided p of drop = 0 from
   the same bootstrap draws, so p < .05 only when the interval excludes 0 (docs/statistics.md);
 * `per_seed`: each seed's own mean drop.
@@ -17,7 +17,7 @@ With a single question group (e.g. one attacked query of a language) there is no
 
 And for each recipe against each baseline (two baselines once: the later minus the earlier), the *difference of drops* (recipe's - baseline's; for
 the mAP-like metrics positive = the recipe loses less), again with `clustered_comparison`, on the
-per-row drops; seeds paired when both recipes ran the same seed list (`significance.same_seeds`).
+per-row drops; seeds paired when both recipes ran the same seed list (`mixlingual.stats.same_seeds`).
 
 Refused (DataError naming the folders): seeds of one recipe run on different conditions (a
 perturbation or attack missing or defined differently) or on different query rows, and recipes
@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from mixlingual.errors import ConfigError, DataError
-from mixlingual.experiments.robustness_folders import MEASURES, ConditionScores, read_model_folder
-from mixlingual.experiments.significance import clustered_comparison, same_seeds
+from mixlingual.experiments.robustness.folders import MEASURES, ConditionScores, read_model_folder
+from mixlingual.stats import clustered_comparison, same_seeds
 
 ALL = "all"   # the language entry over every query language
 

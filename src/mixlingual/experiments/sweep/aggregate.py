@@ -9,7 +9,7 @@ left out and counted in `dropped_queries`. The unit of analysis is the parallel 
 (`question_group`: all language versions of a question, and in cross all its (query, target
 language) rows). Each comparison reports the effect (mean row difference of the seed-averaged
 scores) with a 95% interval and a two-sided p-value from one two-level bootstrap (seeds, then
-question groups; `significance.clustered_comparison`), so p < .05 only when the interval excludes
+question groups; `mixlingual.stats.clustered_comparison`), so p < .05 only when the interval excludes
 0; Holm-adjusted p-values (over the groups compared with one baseline on one benchmark, setting
 and metric) are reported next to the raw ones. Seeds pair only when both groups ran the same seed
 list. The per-query metric (AP by default) is tested in every setting, and the per-query rank
@@ -28,7 +28,7 @@ import numpy as np
 
 from mixlingual.data.jsonl import read_json_records
 from mixlingual.errors import DataError
-from mixlingual.experiments.significance import clustered_comparison, holm_adjust
+from mixlingual.stats import clustered_comparison, holm_adjust
 
 SETTINGS = ("mono", "cross", "multi")
 # Per-query field names tried, in order, for each aggregate metric name.

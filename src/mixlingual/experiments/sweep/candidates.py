@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mixlingual.errors import ConfigError
-from mixlingual.experiments.aggregate import Group, compare_runs, seed_runs
-from mixlingual.experiments.significance import holm_adjust
+from mixlingual.experiments.sweep.aggregate import Group, compare_runs, seed_runs
+from mixlingual.stats import holm_adjust
 
 SPLITS = ("select", "confirm")
 TABLE = (("settings.mono.map", "mono mAP"), ("settings.cross.map", "cross mAP"),
@@ -206,7 +206,7 @@ def plot_candidates(table: dict, split: str, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     from mixlingual.evaluation.report import save_figure
-    from mixlingual.experiments.sweep_plots import pareto_front
+    from mixlingual.experiments.sweep.plots import pareto_front
 
     points = {n: (r[split]["settings.mono.map"]["mean"], r[split]["settings.multi.map"]["mean"],
                   r[split].get("rank_distance.mean", {}).get("mean", float("nan")))

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable
 
 from mixlingual.errors import ConfigError
-from mixlingual.experiments.grid import Cell, format_override
+from mixlingual.experiments.sweep.grid import Cell, format_override
 from mixlingual.io import write_atomic
 
 # argv, log file -> exit status. Tests pass a fake that writes the expected outputs.

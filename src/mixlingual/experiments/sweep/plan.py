@@ -10,9 +10,13 @@ cell runs `mixlingual train` and `mixlingual evaluate` as subprocesses (see `cel
 cell is never redone, so rerunning the same command after an interruption resumes the sweep.
 Outputs: DIR/cells/<slug>/..., DIR/summary.json, DIR/report.md and DIR/plots/*.png.
 
-One module on purpose: what remains is the command itself (its options, the sweep file, the plan,
-running the cells, aggregating and writing the outputs, in that order); cells, the grid, selection,
-aggregation, plots and the report are already their own modules.
+This module is the command and its plan: the options, the sweep file merged with them into a
+`CellPlan` and its cells (checked before any training), and running the cells; the rest of the
+study has a module each in this folder - `grid.py` (cells of a grid / recipes), `cells.py` (one
+resumable cell), `aggregate.py` (means over seeds, clustered comparisons), `selection.py` and
+`split_content.py` (select on one split, confirm on a disjoint one), `candidates.py` (recipes x
+variants), `report.py` (summary.json, report.md, plots via `plots.py`) and `tables.py` (the
+README's findings tables from a summary.json, `mixlingual tables`).
 """
 
 from __future__ import annotations
@@ -25,16 +29,13 @@ from pathlib import Path
 import yaml
 
 from mixlingual.errors import ConfigError
-from mixlingual.experiments.aggregate import Group, compare_groups, summarize_groups
-from mixlingual.experiments.cells import (
+from mixlingual.experiments.sweep.cells import (
     CellPlan, CommandRunner, EvalSpec, eval_command, is_complete, run_cell, subprocess_runner,
     train_command)
-from mixlingual.experiments.grid import Cell, expand_cells, format_override, parse_grid_spec, parse_value
-from mixlingual.experiments.selection import (check_roles, check_select_metric, default_mode, seed_scores,
-                                              select_and_confirm)
-from mixlingual.experiments.sweep_plots import plot_against_ratio, plot_pareto
+from mixlingual.experiments.sweep.grid import Cell, expand_cells, format_override, parse_grid_spec, parse_value
+from mixlingual.experiments.sweep.report import write_outputs
+from mixlingual.experiments.sweep.selection import check_roles, check_select_metric, default_mode
 from mixlingual.io import write_atomic
-from mixlingual.experiments.sweep_report import render_report, render_selection
 
 SWEEP_KEYS = {"base_config", "seeds", "set", "grid", "recipes", "eval", "baseline", "x_key", "metric",
               "cells_dir", "select_metric", "select_mode", "recipe_seeds", "candidates"}
@@ -129,7 +130,7 @@ def build_plan(args: argparse.Namespace) -> tuple[CellPlan, list[Cell], dict]:
                "grid_keys": [k for k, _ in grid], "candidates": sweep.get("candidates"),
                **selection_options(sweep, base_eval)}
     if options["candidates"] is not None:   # checked now, so a typo fails before any training
-        from mixlingual.experiments.candidates import CandidateSpec
+        from mixlingual.experiments.sweep.candidates import CandidateSpec
 
         CandidateSpec.from_sweep(options["candidates"], [e.label for e in evals], sorted(names))
     return plan, cells, options
@@ -158,7 +159,7 @@ def limit_recipe_seeds(cells: list[Cell], recipe_seeds: dict | None, seeds: list
 
 def parse_metrics(value) -> list[str]:
     """`metric:` of a sweep (or --metric): one name, a comma-separated string or a list."""
-    from mixlingual.experiments.aggregate import PER_QUERY_FIELDS
+    from mixlingual.experiments.sweep.aggregate import PER_QUERY_FIELDS
 
     names = [m.strip() for m in value.split(",")] if isinstance(value, str) else [str(m) for m in (value or [])]
     if not names or not all(names):
@@ -239,72 +240,6 @@ def validate_cells(plan: CellPlan, cells: list[Cell]) -> None:
             raise ConfigError(f"cell {cell.group}: {err}") from err
 
 
-def group_cells(plan: CellPlan, cells: list[Cell]) -> list[Group]:
-    """Cells grouped over seeds, in first-seen order; only complete cells count."""
-    groups: dict[str, Group] = {}
-    for cell in cells:
-        group = groups.setdefault(cell.group, Group(cell.group, cell.recipe, cell.override_dict()))
-        if is_complete(plan, cell):
-            group.cell_dirs.append(plan.cell_dir(cell))
-            group.seeds.append(cell.seed)
-    return list(groups.values())
-
-
-def aggregate(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str]) -> dict:
-    """Write DIR/summary.json, DIR/report.md and DIR/plots/; return the summary."""
-    groups = [g for g in group_cells(plan, cells) if g.cell_dirs]
-    labels = [e.label for e in plan.evals]
-    summary = summarize_groups(groups, labels)
-    names = [g.name for g in groups]
-    wanted = options["baseline"] or (names[:1] if names else [])
-    baselines = [b.strip() for b in wanted.split(",")] if isinstance(wanted, str) else [str(b) for b in wanted]
-    unknown = sorted(set(baselines) - {c.group for c in cells})
-    if unknown:
-        raise ConfigError(f"baseline {unknown} is not a group of this sweep; groups: {sorted({c.group for c in cells})}")
-    pending = [b for b in baselines if b not in names]   # no finished cell yet: tested next time
-    notes = [f"baseline {b}: no finished cell yet, so nothing is tested against it" for b in pending]
-    ready = [b for b in baselines if b in names]
-    baseline = baselines[0] if baselines else ""
-    comparisons = compare_groups(groups, labels, baseline=ready, metric=options["metric"],
-                                 n_resamples=options["n_resamples"]) if len(groups) > 1 and ready else []
-    x_key = options["x_key"] or next((k for k in options["grid_keys"]
-                                      if any(isinstance(g.overrides.get(k), (int, float)) for g in groups)), None)
-    plots, fronts = {}, {}
-    for label in labels:
-        plots[label] = []
-        if x_key and plot_against_ratio(summary, groups, label, x_key, plan.out_dir / "plots" / f"{label}-vs-ratio.png"):
-            plots[label].append(f"plots/{label}-vs-ratio.png")
-        fronts[label] = plot_pareto(summary, groups, label, plan.out_dir / "plots" / f"{label}-pareto.png")
-        if fronts[label]:
-            plots[label].append(f"plots/{label}-pareto.png")
-    select_labels = [e.label for e in plan.evals if e.role == "select"]
-    selection = select_and_confirm(summary, names, plan.evals, metric=options["select_metric"],
-                                   mode=options["select_mode"],
-                                   per_seed=seed_scores(groups, select_labels, options["select_metric"]))
-    candidates, candidate_lines = None, []
-    if options.get("candidates") is not None and groups:
-        from mixlingual.experiments.candidates import study_candidates
-
-        candidates, candidate_lines = study_candidates(options["candidates"], groups, summary, labels,
-                                                       plan.out_dir, n_resamples=options["n_resamples"])
-    result = {"selection": selection, "candidates": candidates, "groups": [{"name": g.name, "recipe": g.recipe, "overrides": g.overrides, "seeds": g.seeds,
-                          "cells": [str(d) for d in g.cell_dirs]} for g in groups],
-              "metrics": summary, "comparisons": comparisons, "pareto": fronts, "failed": failed,
-              "baseline": baseline, "baselines": baselines, "significance": {"test": "two-level-bootstrap", "metric": options["metric"][0],
-                                              "metrics": options["metric"],
-                                                     "n_resamples": options["n_resamples"], "unit": "question group",
-                                                     "seed_handling": "interval and p from the same draws: "
-                                                     "seeds resampled, then question groups",
-                                                     "docs": "docs/statistics.md"}}
-    write_atomic(plan.out_dir / "summary.json", json.dumps(result, indent=2, default=str))
-    write_atomic(plan.out_dir / "report.md", render_report(
-        summary, groups, labels, comparisons, baseline=baseline, metric=options["metric"][0],
-        n_resamples=options["n_resamples"], plots=plots, fronts=fronts, failed=failed, notes=notes,
-        preface=render_selection(selection, plan.evals, summary, comparisons) + candidate_lines,
-        roles={e.label: e.role for e in plan.evals if e.role}))
-    return result
-
-
 def run_cells(plan: CellPlan, cells: list[Cell], runner: CommandRunner, *, jobs: int = 1) -> list[str]:
     """Run every cell (`jobs` at a time), printing one line per cell; return the failures.
 
@@ -352,9 +287,9 @@ def run_sweep(args: argparse.Namespace, runner: CommandRunner = subprocess_runne
     failed: list[str] = []
     if not args.aggregate_only:
         failed = run_cells(plan, cells, runner, jobs=args.jobs)
-    aggregate(plan, cells, options, failed)
+    write_outputs(plan, cells, options, failed)
     if args.convergence:
-        from mixlingual.experiments.convergence_report import write_convergence_report
+        from mixlingual.experiments.convergence.report import write_convergence_report
 
         finished = [plan.cell_dir(c) for c in cells if is_complete(plan, c)]
         write_convergence_report(finished, plan.out_dir / "convergence", language_groups=args.language_groups,

@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 
-from mixlingual.experiments.aggregate import Group  # noqa: E402
+from mixlingual.experiments.sweep.aggregate import Group  # noqa: E402
 from mixlingual.evaluation.report import save_figure  # noqa: E402
 
 PANELS = (("settings.mono.map", "mono mAP"), ("settings.cross.map", "cross mAP"),

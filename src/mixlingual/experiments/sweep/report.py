@@ -1,10 +1,18 @@
-"""report.md of a sweep: mean +- std tables per benchmark, p-values against the baseline, plots."""
+"""A sweep's outputs: summary.json, report.md (mean +- std tables per benchmark, effects and p
+against the baselines, the selection) and the plots (`write_outputs`, from the finished cells)."""
 
 from __future__ import annotations
 
+import json
 import math
 
-from mixlingual.experiments.aggregate import SETTINGS, Group
+from mixlingual.errors import ConfigError
+from mixlingual.experiments.sweep.aggregate import SETTINGS, Group, compare_groups, summarize_groups
+from mixlingual.experiments.sweep.cells import CellPlan, is_complete
+from mixlingual.experiments.sweep.grid import Cell
+from mixlingual.experiments.sweep.plots import plot_against_ratio, plot_pareto
+from mixlingual.experiments.sweep.selection import seed_scores, select_and_confirm
+from mixlingual.io import write_atomic
 
 TABLE_METRICS = (("settings.mono.map", "mono mAP"), ("settings.cross.map", "cross mAP"),
                  ("settings.multi.map", "multi mAP"), ("settings.multi.r@1", "multi R@1"),
@@ -160,3 +168,69 @@ def render_selection(selection: dict | None, evals, summary: dict, comparisons: 
                   f"{_effect(c)} | {_fmt_p(c.get('p_value'))} | {_fmt_p(c.get('p_holm'))} |" for c in tests]
         lines.append("")
     return lines
+
+
+def group_cells(plan: CellPlan, cells: list[Cell]) -> list[Group]:
+    """Cells grouped over seeds, in first-seen order; only complete cells count."""
+    groups: dict[str, Group] = {}
+    for cell in cells:
+        group = groups.setdefault(cell.group, Group(cell.group, cell.recipe, cell.override_dict()))
+        if is_complete(plan, cell):
+            group.cell_dirs.append(plan.cell_dir(cell))
+            group.seeds.append(cell.seed)
+    return list(groups.values())
+
+
+def write_outputs(plan: CellPlan, cells: list[Cell], options: dict, failed: list[str]) -> dict:
+    """Write DIR/summary.json, DIR/report.md and DIR/plots/; return the summary."""
+    groups = [g for g in group_cells(plan, cells) if g.cell_dirs]
+    labels = [e.label for e in plan.evals]
+    summary = summarize_groups(groups, labels)
+    names = [g.name for g in groups]
+    wanted = options["baseline"] or (names[:1] if names else [])
+    baselines = [b.strip() for b in wanted.split(",")] if isinstance(wanted, str) else [str(b) for b in wanted]
+    unknown = sorted(set(baselines) - {c.group for c in cells})
+    if unknown:
+        raise ConfigError(f"baseline {unknown} is not a group of this sweep; groups: {sorted({c.group for c in cells})}")
+    pending = [b for b in baselines if b not in names]   # no finished cell yet: tested next time
+    notes = [f"baseline {b}: no finished cell yet, so nothing is tested against it" for b in pending]
+    ready = [b for b in baselines if b in names]
+    baseline = baselines[0] if baselines else ""
+    comparisons = compare_groups(groups, labels, baseline=ready, metric=options["metric"],
+                                 n_resamples=options["n_resamples"]) if len(groups) > 1 and ready else []
+    x_key = options["x_key"] or next((k for k in options["grid_keys"]
+                                      if any(isinstance(g.overrides.get(k), (int, float)) for g in groups)), None)
+    plots, fronts = {}, {}
+    for label in labels:
+        plots[label] = []
+        if x_key and plot_against_ratio(summary, groups, label, x_key, plan.out_dir / "plots" / f"{label}-vs-ratio.png"):
+            plots[label].append(f"plots/{label}-vs-ratio.png")
+        fronts[label] = plot_pareto(summary, groups, label, plan.out_dir / "plots" / f"{label}-pareto.png")
+        if fronts[label]:
+            plots[label].append(f"plots/{label}-pareto.png")
+    select_labels = [e.label for e in plan.evals if e.role == "select"]
+    selection = select_and_confirm(summary, names, plan.evals, metric=options["select_metric"],
+                                   mode=options["select_mode"],
+                                   per_seed=seed_scores(groups, select_labels, options["select_metric"]))
+    candidates, candidate_lines = None, []
+    if options.get("candidates") is not None and groups:
+        from mixlingual.experiments.sweep.candidates import study_candidates
+
+        candidates, candidate_lines = study_candidates(options["candidates"], groups, summary, labels,
+                                                       plan.out_dir, n_resamples=options["n_resamples"])
+    result = {"selection": selection, "candidates": candidates, "groups": [{"name": g.name, "recipe": g.recipe, "overrides": g.overrides, "seeds": g.seeds,
+                          "cells": [str(d) for d in g.cell_dirs]} for g in groups],
+              "metrics": summary, "comparisons": comparisons, "pareto": fronts, "failed": failed,
+              "baseline": baseline, "baselines": baselines, "significance": {"test": "two-level-bootstrap", "metric": options["metric"][0],
+                                              "metrics": options["metric"],
+                                                     "n_resamples": options["n_resamples"], "unit": "question group",
+                                                     "seed_handling": "interval and p from the same draws: "
+                                                     "seeds resampled, then question groups",
+                                                     "docs": "docs/statistics.md"}}
+    write_atomic(plan.out_dir / "summary.json", json.dumps(result, indent=2, default=str))
+    write_atomic(plan.out_dir / "report.md", render_report(
+        summary, groups, labels, comparisons, baseline=baseline, metric=options["metric"][0],
+        n_resamples=options["n_resamples"], plots=plots, fronts=fronts, failed=failed, notes=notes,
+        preface=render_selection(selection, plan.evals, summary, comparisons) + candidate_lines,
+        roles={e.label: e.role for e in plan.evals if e.role}))
+    return result

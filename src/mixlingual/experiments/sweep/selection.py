@@ -24,8 +24,8 @@ import math
 from pathlib import Path
 
 from mixlingual.errors import ConfigError
-from mixlingual.experiments.cells import EvalSpec
-from mixlingual.experiments.split_content import check_disjoint_content
+from mixlingual.experiments.sweep.cells import EvalSpec
+from mixlingual.experiments.sweep.split_content import check_disjoint_content
 
 LOWER_IS_BETTER_PREFIXES = ("rank_distance.",)
 
@@ -108,7 +108,7 @@ def _ranked(scores: dict[str, float], mode: str) -> list[str]:
 
 def seed_scores(groups, labels: list[str], metric: str) -> dict[str, dict[str, dict[int, float]]]:
     """{group: {label: {seed: value}}} of `metric` (a metrics.json path) from every cell's evaluation."""
-    from mixlingual.experiments.aggregate import flatten_numbers
+    from mixlingual.experiments.sweep.aggregate import flatten_numbers
 
     out: dict = {}
     for group in groups:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mixlingual.errors import ConfigError, MixlingualError
-from mixlingual.experiments.cells import EvalSpec
+from mixlingual.experiments.sweep.cells import EvalSpec
 
 logger = logging.getLogger(__name__)
 

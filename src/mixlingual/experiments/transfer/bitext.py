@@ -18,7 +18,7 @@ Per-language results are summarised by resource level, script and seen status
 (`mixlingual.data.languages`). Ranks and metrics come from `mixlingual.evaluation.search` /
 `mixlingual.evaluation.metrics`. With `out_dir`, `write_bitext_report` writes `metrics.json`,
 `bitext.md` (group summaries, then one row per language sorted by resource level) and
-`bitext_groups.png` (accuracy per group); `bitext_report` is the command line.
+`bitext_groups.png` (accuracy per group); `bitext_cli` is the command line.
 
 One module on purpose: one experiment read top to bottom, from the sentence table through the
 pair and pool metrics to its report, whose columns are the metrics computed above; ranks and

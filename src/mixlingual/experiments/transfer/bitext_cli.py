@@ -1,9 +1,9 @@
-"""Command line of the bitext evaluation (`mixlingual.experiments.bitext`, which also writes its
+"""Command line of the bitext evaluation (`mixlingual.experiments.transfer.bitext`, which also writes its
 files: `metrics.json`, `bitext.md` and `bitext_groups.png`).
 
 Command line (also what `mixlingual evaluate --benchmark sib200-bitext|ntrex-bitext|tatoeba` runs)::
 
-    python -m mixlingual.experiments.bitext_report --model M --benchmark sib200-bitext \
+    python -m mixlingual.experiments.transfer.bitext_cli --model M --benchmark sib200-bitext \
         --data ../shared/data/sib200 --split dev --out runs/sib200
 """
 
@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from mixlingual.experiments.bitext import evaluate_bitext, markdown
+from mixlingual.experiments.transfer.bitext import evaluate_bitext, markdown
 
 
 def evaluate_and_report(encoder, collection, out_dir, **options) -> int:
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mixlingual.experiments.bitext_report",
+    parser = argparse.ArgumentParser(prog="python -m mixlingual.experiments.transfer.bitext_cli",
                                      description="bitext retrieval evaluation")
     add_arguments(parser)
     return run(parser.parse_args(argv))

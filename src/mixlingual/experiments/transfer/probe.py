@@ -2,7 +2,7 @@
 
 A linear classifier (scikit-learn LogisticRegression on standardized features) is trained on
 English embeddings only and applied unchanged to every other language: how well the labels
-transfer measures how language-agnostic the embedding space is. Tasks (`probe_tasks`):
+transfer measures how language-agnostic the embedding space is. Tasks (`tasks.py`):
 
 * `sib200-topic`: 7-way topic of a sentence; features = the sentence embedding.
 * `xnli`: 3-way NLI of a (premise, hypothesis) pair; features = [u, v, |u-v|, u*v]
@@ -26,9 +26,9 @@ import numpy as np
 
 from mixlingual.data import languages as lang_table
 from mixlingual.errors import ConfigError
-from mixlingual.experiments.bitext import encode_texts
+from mixlingual.experiments.transfer.bitext import encode_texts
 from mixlingual.io import write_atomic, write_json_atomic
-from mixlingual.experiments.probe_tasks import TASKS, ProbeData
+from mixlingual.experiments.transfer.tasks import TASKS, ProbeData
 
 METRICS = ("accuracy", "macro_f1")
 
@@ -179,7 +179,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixlingual.models.load import load_encoder
-    from mixlingual.experiments.probe_tasks import load_sib200_topic, load_xnli
+    from mixlingual.experiments.transfer.tasks import load_sib200_topic, load_xnli
 
     if args.threads:
         import torch

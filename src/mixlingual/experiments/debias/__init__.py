@@ -1,0 +1,1 @@
+"""Studies of the training-free language debiasing (`mixlingual debias sample-size`, `sample_size.py`)."""
