@@ -31,8 +31,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("mixlingual.experiments.sweep.plan", "grid of training runs with aggregation and significance"),
     "convergence": ("mixlingual.experiments.convergence.report", "dev curves: steps to 95% of the end per language group, over seeds"),
     "attack": ("mixlingual.experiments.robustness.attack", "black-box adversarial typo attack on a model's queries"),
-    "robustness": ("mixlingual.experiments.robustness.run", "clean vs perturbed queries: metric change, top-1 flips"),
+    "robustness": ("mixlingual.experiments.robustness.run", "clean vs perturbed queries: metric change, top-1 flips; --summarize, --study"),
     "probe": ("mixlingual.experiments.transfer.probe", "zero-shot transfer probes on frozen embeddings"),
+    "tables": ("mixlingual.experiments.sweep.tables", "a sweep summary's findings tables (markdown): means over seeds, effects"),
     "debias": ("mixlingual.models.debias_cli", "training-free language debiasing: fit per-language means, export"),
 }
 

@@ -24,6 +24,11 @@ writes OUT/summary.json, OUT/report.md and OUT/robustness.png: the drop (perturb
 recipe, condition, measure and query language with 95% intervals over seeds and question groups,
 and the difference of drops of each recipe against each baseline (`summary.py`).
 
+Run a whole study - every model of a sweep's cells, its perturbations and attack, then the
+summary - from a study file (`study.py`; configs/studies/findings-robustness.yaml):
+
+    mixlingual robustness --study configs/studies/findings-robustness.yaml [--dry-run]
+
 Comparing a clean and a perturbed evaluation of the same queries (`robustness_report`): inputs
 are what `mixlingual evaluate` writes: two metrics.json dicts and the rows of their two
 per_query.jsonl files (`setting`, `query`, `qlang`, `clang`, `first_rank`, metric values).
@@ -136,7 +141,7 @@ def robustness_report(clean_metrics: dict, perturbed_metrics: dict, per_query_cl
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--out", type=Path, help="output folder (required but with --study)")
     parser.add_argument("--model", help="model to evaluate (with --benchmark, --data, --perturb)")
     parser.add_argument("--benchmark", help="collection name in the dataset registry")
     parser.add_argument("--data", help="path of the benchmark data")
@@ -152,6 +157,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", nargs="+", metavar="LABEL",
                         help="with --summarize: recipes the others are compared with (default: the first label)")
     parser.add_argument("--n-resamples", type=int, default=10_000, help="with --summarize: bootstrap resamples")
+    parser.add_argument("--study", type=Path, metavar="FILE",
+                        help="run a whole study from a file: every model's robustness and attack, then the summary "
+                             "(configs/studies/; see study.py)")
+    parser.add_argument("--dry-run", action="store_true", help="with --study: print the commands, run nothing")
+    parser.add_argument("--jobs", type=int, help="with --study: models at a time (default: the file's `jobs`)")
     from mixlingual.models.debias_use import add_debias_arguments
 
     add_debias_arguments(parser)
@@ -244,6 +254,14 @@ def summarize(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.study:
+        from mixlingual.experiments.robustness import study
+
+        return study.run(args)
+    if args.dry_run or args.jobs:
+        raise ConfigError("--dry-run and --jobs apply to --study")
+    if args.out is None:
+        raise ConfigError("--out: required (the output folder)")
     if args.summarize:
         return summarize(args)
     if args.baseline:
