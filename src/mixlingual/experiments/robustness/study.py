@@ -163,6 +163,13 @@ def _show(args: list[str]) -> str:
     return "+ mixlingual " + shlex.join(args)
 
 
+def _say(line: str, stream=None) -> None:
+    """One line in one write, so lines of models run at once do not interleave."""
+    stream = stream or sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
+
+
 def run_model(study: Study, cell: str, runner: Runner, *, dry_run: bool) -> bool:
     """Robustness, then the attack, of one model (each skipped when finished); False when one failed."""
     log = study.out / cell / "run.log"
@@ -170,16 +177,16 @@ def run_model(study: Study, cell: str, runner: Runner, *, dry_run: bool) -> bool
              ("attack", study.attack_command(cell), study.attack_done(cell))]
     for name, args, done in steps:
         if done:
-            print(f"= {study.out / cell}: {name} finished, skipped", flush=True)
+            _say(f"= {study.out / cell}: {name} finished, skipped")
             continue
-        print(_show(args), flush=True)
+        _say(_show(args))
         if dry_run:
             continue
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as handle:
             handle.write(_show(args) + "\n")
         if runner(args, log) != 0:
-            print(f"{cell}: {name} failed (see {log})", file=sys.stderr, flush=True)
+            _say(f"{cell}: {name} failed (see {log})", sys.stderr)
             return False
     return True
 
