@@ -200,13 +200,8 @@ def confirm_verdict(spec: CandidateSpec, selection: dict, comparisons: list[dict
 
 def plot_candidates(table: dict, split: str, path: Path) -> bool:
     """Mono (x) against multi (y) mAP of every candidate, colour = rank distance, front joined."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    from mixlingual.experiments.sweep.plots import finish_mono_multi_plot, pareto_front  # sets the Agg backend first
     import matplotlib.pyplot as plt
-
-    from mixlingual.evaluation.report import save_figure
-    from mixlingual.experiments.sweep.plots import pareto_front
 
     points = {n: (r[split]["settings.mono.map"]["mean"], r[split]["settings.multi.map"]["mean"],
                   r[split].get("rank_distance.mean", {}).get("mean", float("nan")))
@@ -222,14 +217,7 @@ def plot_candidates(table: dict, split: str, path: Path) -> bool:
         ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.plot([points[n][0] for n in front], [points[n][1] for n in front], "--", color="tab:red",
             lw=0.8, label="Pareto front")
-    ax.set_xlabel("monolingual mAP")
-    ax.set_ylabel("multilingual mAP")
-    ax.set_title(f"every candidate, {split} split (mean over seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    finish_mono_multi_plot(fig, ax, f"every candidate, {split} split (mean over seeds)", path)
     return True
 
 

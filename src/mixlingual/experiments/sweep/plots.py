@@ -118,12 +118,17 @@ def plot_pareto(summary: dict, groups: list[Group], label: str, path: Path) -> l
         ax.annotate(name, (mono[0], multi[0]), fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.plot([stats[n][0][0] for n in front], [stats[n][1][0] for n in front], "--", color="tab:red",
             label="Pareto front")
+    finish_mono_multi_plot(fig, ax, f"{label}: every recipe tried (mean +- std over seeds)", path)
+    return front
+
+
+def finish_mono_multi_plot(fig, ax, title: str, path: Path) -> None:
+    """Label a mono (x) vs multi (y) mAP scatter, add grid and legend, save it to path and close it."""
     ax.set_xlabel("monolingual mAP")
     ax.set_ylabel("multilingual mAP")
-    ax.set_title(f"{label}: every recipe tried (mean +- std over seeds)")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
-    return front
