@@ -119,7 +119,7 @@ def test_a_rerun_skips_finished_evaluations_and_attacks(cells, capsys):
     (cells / "out" / "x-x__seed=3" / "attack").mkdir(parents=True)
     (cells / "out" / "x-x__seed=3" / "attack" / "attack.json").write_text(json.dumps({}))
     runner = Recorder()
-    assert study.run_study(path, runner=runner) == 0
+    assert study.run_study(path, jobs=1, runner=runner) == 0   # one model at a time: the order of calls is fixed
     ran = [(c[0], c[c.index("--out") + 1].split("/out/")[1]) for c in runner.calls if "--model" in c]
     assert ran == [("attack", "x-x__seed=0/attack"), ("robustness", "x-x__seed=3")]
     assert "x-x__seed=0: robustness finished, skipped" in capsys.readouterr().out
