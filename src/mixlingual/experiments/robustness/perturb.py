@@ -193,6 +193,11 @@ def parse_perturb_spec(spec: str) -> tuple[str, float]:
     return name, rate
 
 
+def evaluation_folder_name(name: str | None, rate: float = 0.0) -> str:
+    """The folder `mixlingual robustness` writes one evaluation to: 'clean', or '<name>-<rate>' ('typo-0.05')."""
+    return "clean" if name is None else f"{name}-{rate:g}"
+
+
 def query_rng(seed: int, query_id: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(query_id.encode("utf-8"))])
 

@@ -49,7 +49,7 @@ from pathlib import Path
 from mixlingual.errors import ConfigError
 from mixlingual.evaluation.cli import add_data_option_argument, add_runtime_arguments, parse_data_options
 from mixlingual.io import write_atomic, write_json_table_atomic
-from mixlingual.experiments.robustness.perturb import parse_perturb_spec, perturb_collection
+from mixlingual.experiments.robustness.perturb import evaluation_folder_name, parse_perturb_spec, perturb_collection
 from mixlingual.experiments.sweep.aggregate import flatten_numbers
 
 
@@ -226,7 +226,7 @@ def _evaluate_all(args) -> tuple[Path, list[Path]]:
     encoder = load_encoder(args)
     folders = []
     for name, rate in [(None, 0.0), *specs]:
-        folder = args.out / ("clean" if name is None else f"{name}-{rate:g}")
+        folder = args.out / evaluation_folder_name(name, rate)
         folders.append(folder)
         if (folder / "metrics.json").exists():
             continue

@@ -37,7 +37,7 @@ from typing import Callable
 import yaml
 
 from mixlingual.errors import ConfigError
-from mixlingual.experiments.robustness.perturb import parse_perturb_spec
+from mixlingual.experiments.robustness.perturb import evaluation_folder_name, parse_perturb_spec
 
 KEY = "robustness_study"
 REQUIRED = ("recipes", "seeds", "cells", "out", "benchmark", "data", "perturbations")
@@ -128,7 +128,8 @@ class Study:
         return self.cells / cell / "train" / "model"
 
     def robustness_done(self, cell: str) -> bool:
-        folders = ["clean"] + [f"{name}-{rate:g}" for name, rate in map(parse_perturb_spec, self.perturbations)]
+        folders = [evaluation_folder_name(None)] + [evaluation_folder_name(*parse_perturb_spec(spec))
+                                                    for spec in self.perturbations]
         out = self.out / cell
         return (out / "robustness.json").is_file() and all((out / f / "metrics.json").is_file() for f in folders)
 
