@@ -9,7 +9,6 @@ OUT/sample_size.md (one table: size | mono | cross | multi mAP | rank distance).
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
